@@ -1,0 +1,38 @@
+/*
+ * util.c - small helpers: the monotonic clock and locale-free ASCII case
+ * folding (DNS names and header names compare case-insensitively in ASCII
+ * only, whatever the process locale says).
+ */
+#include "config.h"
+
+#include <time.h>
+
+#include "util.h"
+
+/* Milliseconds on the monotonic clock. */
+int64_t clock_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lower-case one ASCII letter; other bytes unchanged. */
+int ascii_tolower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* Compare two strings ignoring ASCII case; <0, 0, >0 like strcmp. */
+int ascii_casecmp(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *) a;
+    const unsigned char *y = (const unsigned char *) b;
+
+    while (*x && ascii_tolower(*x) == ascii_tolower(*y)) {
+        x++;
+        y++;
+    }
+    return ascii_tolower(*x) - ascii_tolower(*y);
+}

@@ -1,0 +1,16 @@
+/* util.h - small helpers shared by every module. */
+#ifndef RAMPART_UTIL_H
+#define RAMPART_UTIL_H
+
+#include <stdint.h>
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds on the monotonic clock. */
+int64_t clock_now_ms(void);
+
+/* Case-insensitive ASCII comparison of two NUL-terminated strings (locale-free). */
+int ascii_casecmp(const char *a, const char *b);
+int ascii_tolower(int c);
+
+#endif
