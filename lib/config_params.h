@@ -1,0 +1,46 @@
+/*
+ * config_params.h - every configuration parameter, in one table.
+ *
+ * Each row gives the name an admin writes in rampart.conf (which is also
+ * the member of struct config), its type, and its default as it would be
+ * written in the file. Types: STR, BOOL (yes/no), INT, TIME (milliseconds;
+ * written with a unit: 500ms, 10s, 5m, 1h, 1d; no unit means seconds),
+ * SIZE (bytes; k, m, g suffixes are powers of 1024), LIST (words separated
+ * by commas or white space), LISTEN (a socket spec, empty = off), MODE
+ * (octal file mode), FACILITY (syslog facility), LEVEL (log level).
+ * Limits: INT/TIME/SIZE rows give the smallest and largest value allowed.
+ *
+ * Every row must be documented in man/rampart.conf.5 and conf/rampart.conf;
+ * tests/check-documented enforces it.
+ */
+#ifndef RAMPART_CONFIG_PARAMS_H
+#define RAMPART_CONFIG_PARAMS_H
+
+/* X(name, type, default, min, max) */
+#define CONFIG_PARAMS(X) \
+    /* listeners and process */ \
+    X(milter_listen, LISTEN, "inet:127.0.0.1:8894", 0, 0) \
+    X(policy_listen, LISTEN, "", 0, 0) \
+    X(socket_owner, STR, "", 0, 0) \
+    X(socket_group, STR, "", 0, 0) \
+    X(socket_mode, MODE, "0660", 0, 07777) \
+    X(user, STR, "", 0, 0) \
+    X(pid_file, STR, "/run/rampart/rampartd.pid", 0, 0) \
+    X(shutdown_timeout, TIME, "30s", 0, 3600000) \
+    X(milter_io_timeout, TIME, "300s", 1000, 86400000) \
+    X(policy_max_connections, INT, "1000", 1, 100000) \
+    X(policy_idle_timeout, TIME, "600s", 1000, 86400000) \
+    X(policy_request_timeout, TIME, "30s", 100, 3600000) \
+    X(policy_max_request_size, SIZE, "32k", 512, 16777216) \
+    X(policy_workers, INT, "8", 1, 256) \
+    /* logging */ \
+    X(syslog_facility, FACILITY, "mail", 0, 0) \
+    X(syslog_name, STR, "rampartd", 0, 0) \
+    X(log_level, LEVEL, "info", 0, 0) \
+    /* DNS */ \
+    X(dns_forwarders, LIST, "", 0, 0) \
+    X(dns_timeout, TIME, "5s", 100, 60000) \
+    /* results */ \
+    X(authserv_id, STR, "", 0, 0)
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * listen.c - socket specifications.
+ *
+ * listen_parse() reads both spellings an admin may paste: libmilter's
+ * (inet:8894@127.0.0.1, inet6:8894@[::1], unix:/run/rampart/milter.sock)
+ * and Postfix's (inet:127.0.0.1:8894, inet:[::1]:8894). The formatters give
+ * back the libmilter form for smfi_setconn() and the Postfix form for the
+ * line the daemon logs for main.cf. Nothing here opens a socket.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "listen.h"
+
+/* Parse a decimal port 1..65535 that spans the whole string. */
+static int listen_port(const char *s, int *port)
+{
+    char *end;
+    long v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65535)
+        return -1;
+    *port = (int) v;
+    return 0;
+}
+
+/* Copy host (len bytes) into out, dropping [brackets]; decide inet vs inet6. */
+static int listen_host(struct listen_spec *out, const char *host, size_t len, str *err)
+{
+    struct in6_addr a6;
+
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        host++;
+        len -= 2;
+    }
+    if (len >= sizeof(out->host)) {
+        str_adds(err, "host name too long");
+        return -1;
+    }
+    memcpy(out->host, host, len);
+    out->host[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) out->host[i];
+
+        if (!(c == '.' || c == '-' || c == ':' || c == '_' || (c >= '0' && c <= '9')
+              || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            str_adds(err, "bad character in host");
+            return -1;
+        }
+    }
+    if (inet_pton(AF_INET6, out->host, &a6) == 1)
+        out->kind = LISTEN_INET6;
+    return 0;
+}
+
+/* Parse a socket spec. */
+int listen_parse(const char *spec, struct listen_spec *out, str *err)
+{
+    const char *rest, *at, *colon;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
+        rest = strchr(spec, ':') + 1;
+        if (rest[0] != '/') {
+            str_adds(err, "unix socket path must be absolute");
+            return -1;
+        }
+        if (strlen(rest) >= sizeof(out->path)) {
+            str_adds(err, "unix socket path too long");
+            return -1;
+        }
+        out->kind = LISTEN_UNIX;
+        memcpy(out->path, rest, strlen(rest) + 1);
+        return 0;
+    }
+    if (strncmp(spec, "inet:", 5) == 0)
+        rest = spec + 5;
+    else if (strncmp(spec, "inet6:", 6) == 0)
+        rest = spec + 6;
+    else {
+        str_adds(err, "expected unix:/path, inet:HOST:PORT or inet:PORT@HOST");
+        return -1;
+    }
+    out->kind = LISTEN_INET;
+    if ((at = strchr(rest, '@')) != NULL) {
+        /* libmilter: PORT@HOST */
+        char port[8];
+        size_t plen = (size_t) (at - rest);
+
+        if (plen == 0 || plen >= sizeof(port)) {
+            str_adds(err, "bad port");
+            return -1;
+        }
+        memcpy(port, rest, plen);
+        port[plen] = '\0';
+        if (listen_port(port, &out->port) != 0) {
+            str_adds(err, "bad port");
+            return -1;
+        }
+        if (listen_host(out, at + 1, strlen(at + 1), err) != 0)
+            return -1;
+    } else {
+        /* Postfix: HOST:PORT or [HOST]:PORT; the port follows the last colon. */
+        colon = strrchr(rest, ':');
+        if (colon == NULL || listen_port(colon + 1, &out->port) != 0) {
+            str_adds(err, "bad port");
+            return -1;
+        }
+        if (rest[0] != '[' && memchr(rest, ':', (size_t) (colon - rest)) != NULL) {
+            str_adds(err, "an IPv6 address needs brackets: inet:[::1]:PORT");
+            return -1;
+        }
+        if (listen_host(out, rest, (size_t) (colon - rest), err) != 0)
+            return -1;
+    }
+    if (strncmp(spec, "inet6:", 6) == 0)
+        out->kind = LISTEN_INET6;
+    return 0;
+}
+
+/* libmilter form. */
+void listen_format_milter(const struct listen_spec *l, str *out)
+{
+    if (l->kind == LISTEN_UNIX)
+        str_addf(out, "unix:%s", l->path);
+    else
+        str_addf(out, "%s:%d@%s", l->kind == LISTEN_INET6 ? "inet6" : "inet", l->port, l->host);
+}
+
+/* Postfix main.cf form. */
+void listen_format_postfix(const struct listen_spec *l, str *out)
+{
+    if (l->kind == LISTEN_UNIX)
+        str_addf(out, "unix:%s", l->path);
+    else if (l->kind == LISTEN_INET6 || strchr(l->host, ':'))
+        str_addf(out, "inet:[%s]:%d", l->host, l->port);
+    else
+        str_addf(out, "inet:%s:%d", l->host[0] ? l->host : "127.0.0.1", l->port);
+}
+
+/* Set owner, group and mode of a unix socket. */
+int listen_set_perms(const char *path, const char *owner, const char *group, int mode, str *err)
+{
+    uid_t uid = (uid_t) -1;
+    gid_t gid = (gid_t) -1;
+
+    if (owner[0]) {
+        struct passwd *pw = getpwnam(owner);
+
+        if (pw == NULL) {
+            str_addf(err, "socket_owner: unknown user %s", owner);
+            return -1;
+        }
+        uid = pw->pw_uid;
+    }
+    if (group[0]) {
+        struct group *gr = getgrnam(group);
+
+        if (gr == NULL) {
+            str_addf(err, "socket_group: unknown group %s", group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(path, uid, gid) != 0) {
+        str_addf(err, "chown %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, (mode_t) mode) != 0) {
+        str_addf(err, "chmod %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

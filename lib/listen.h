@@ -1,0 +1,34 @@
+/* listen.h - socket specifications in the spellings admins know. */
+#ifndef RAMPART_LISTEN_H
+#define RAMPART_LISTEN_H
+
+#include "str.h"
+
+enum listen_kind { LISTEN_UNIX, LISTEN_INET, LISTEN_INET6 };
+
+struct listen_spec {
+    enum listen_kind kind;
+    char path[108];     /* LISTEN_UNIX: sun_path */
+    char host[256];     /* LISTEN_INET*: address or host name, no brackets; "" = any */
+    int port;
+};
+
+/*
+ * Parse a spec. Accepted: libmilter's "unix:/path", "local:/path",
+ * "inet:PORT@HOST", "inet6:PORT@HOST" and "inet6:PORT@[HOST]"; Postfix's
+ * "inet:HOST:PORT", "inet:[HOST]:PORT", "unix:/path". Returns 0, or -1
+ * with a reason in err.
+ */
+int listen_parse(const char *spec, struct listen_spec *out, str *err);
+/* The spec as libmilter's smfi_setconn() wants it. */
+void listen_format_milter(const struct listen_spec *l, str *out);
+/* The spec as Postfix main.cf wants it (smtpd_milters, check_policy_service). */
+void listen_format_postfix(const struct listen_spec *l, str *out);
+
+/*
+ * Give a unix socket the configured owner, group (names; "" = leave) and
+ * mode. Returns 0, or -1 with a reason in err.
+ */
+int listen_set_perms(const char *path, const char *owner, const char *group, int mode, str *err);
+
+#endif

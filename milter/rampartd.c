@@ -1,0 +1,318 @@
+/*
+ * rampartd.c - the daemon: command line, configuration, listeners,
+ * privileges, signals, shutdown.
+ *
+ * Start-up order: read and check the configuration (refuse to start on any
+ * error), open the listeners while still privileged, detach unless -f,
+ * write the pid file, drop to the configured user, start the threads.
+ *
+ * Signals. libmilter's own signal thread waits for SIGHUP, SIGTERM and
+ * SIGINT and treats SIGHUP and SIGTERM as "stop" and SIGINT as "abort", so
+ * rampartd cannot use SIGHUP for a reload. SIGUSR1 reloads the
+ * configuration (as OpenDKIM does): a file that does not load is logged and
+ * the old configuration stays. SIGTERM, SIGHUP, SIGINT stop: no new
+ * connections; transactions in flight get shutdown_timeout to finish;
+ * whatever is still open then is dropped, and Postfix's
+ * milter_default_action = tempfail keeps that mail in the sender's queue.
+ * Without the milter listener, rampartd handles the same signals the same
+ * way itself.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "milter.h"
+#include "policy.h"
+#include "rconfig.h"
+#include "str.h"
+
+struct options {
+    const char *config_path;
+    int foreground;            /* -f */
+    int check_only;            /* -t */
+    int print_changed;         /* -n */
+    int print_defaults;        /* -d */
+};
+
+static struct options opt;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: rampartd [-f] [-c FILE] [-p SPEC] [-P SPEC] [-t | -n | -d] [-V]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -f       stay in the foreground and log to standard error\n"
+            "  -p SPEC  milter listener, overrides milter_listen\n"
+            "  -P SPEC  policy listener, overrides policy_listen\n"
+            "  -t       check the configuration and exit\n"
+            "  -n       print the settings that differ from the defaults\n"
+            "  -d       print the default of every setting\n"
+            "  -V       print the version\n",
+            RAMPART_DEFAULT_CONFIG);
+}
+
+/* The -p/-P overrides as name=value strings. */
+static const char *overrides[2];
+static int n_overrides;
+static str override_text[2];
+
+/* Record a command-line override. */
+static void add_override(const char *name, const char *value)
+{
+    str_init(&override_text[n_overrides]);
+    str_addf(&override_text[n_overrides], "%s=%s", name, value);
+    overrides[n_overrides] = str_cstr(&override_text[n_overrides]);
+    n_overrides++;
+}
+
+/* Load the file and apply command-line overrides; NULL with errors in err. */
+static struct config *load_config(str *err)
+{
+    struct config *c;
+
+    if (config_reload(opt.config_path, overrides, n_overrides, err) != 0)
+        return NULL;
+    c = config_current();
+    return c;
+}
+
+/* Log each line of a multi-line error text. */
+static void log_lines(int level, const char *prefix, const str *text)
+{
+    const char *s = str_cstr(text);
+
+    while (*s) {
+        size_t n = strcspn(s, "\n");
+
+        log_msg(level, "%s%.*s", prefix, (int) n, s);
+        s += n + (s[n] == '\n');
+    }
+}
+
+/* SIGUSR1: reload the configuration, keeping the old one if the new one is bad. */
+static void reload(void)
+{
+    str err = STR_INIT;
+    struct config *old = config_current(), *c;
+
+    if (config_reload(opt.config_path, overrides, n_overrides, &err) != 0) {
+        log_lines(LOG_LVL_ERROR, "reload failed, keeping the running configuration: ", &err);
+        str_free(&err);
+        config_unref(old);
+        return;
+    }
+    c = config_current();
+    if (strcmp(old->milter_listen, c->milter_listen) != 0 || strcmp(old->policy_listen, c->policy_listen) != 0
+        || strcmp(old->user, c->user) != 0 || strcmp(old->pid_file, c->pid_file) != 0)
+        log_warning("reload: listener, user and pid_file changes take effect at the next restart");
+    log_set_level(c->log_level);
+    log_notice("configuration reloaded from %s", opt.config_path);
+    config_unref(c);
+    config_unref(old);
+    str_free(&err);
+}
+
+/* The thread that waits for SIGUSR1. */
+static void *reload_thread(void *arg)
+{
+    sigset_t set;
+    int sig;
+
+    (void) arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        if (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
+            reload();
+    }
+    return NULL;
+}
+
+/* Detach from the terminal. */
+static void daemonize(void)
+{
+    pid_t pid = fork();
+    int fd;
+
+    if (pid < 0)
+        log_fatal("fork: %s", strerror(errno));
+    if (pid > 0)
+        _exit(0);
+    setsid();
+    if (chdir("/") != 0)
+        log_fatal("chdir /: %s", strerror(errno));
+    if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+}
+
+/* Write the pid file; a failure is logged, not fatal. */
+static void write_pidfile(const char *path)
+{
+    FILE *f;
+
+    if (path[0] == '\0')
+        return;
+    if ((f = fopen(path, "w")) == NULL) {
+        log_warning("pid_file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long) getpid());
+    fclose(f);
+}
+
+/* Become the configured user. */
+static void drop_privileges(const char *user)
+{
+    struct passwd *pw;
+
+    if (user[0] == '\0') {
+        if (geteuid() == 0)
+            log_warning("running as root: set user = rampart (or another unprivileged user)");
+        return;
+    }
+    if ((pw = getpwnam(user)) == NULL)
+        log_fatal("user: unknown user %s", user);
+    if (geteuid() != 0) {
+        if (geteuid() != pw->pw_uid)
+            log_fatal("user = %s, but rampartd was started by uid %ld, not root", user, (long) geteuid());
+        return;
+    }
+    if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        log_fatal("cannot become user %s: %s", user, strerror(errno));
+    if (setuid(0) == 0)
+        log_fatal("could regain root after dropping privileges");
+}
+
+/* Without the milter: wait for a stop signal ourselves. */
+static void wait_for_stop(void)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    log_notice("signal %d: stopping", sig);
+}
+
+int main(int argc, char **argv)
+{
+    struct config *cfg;
+    str err = STR_INIT;
+    sigset_t set;
+    pthread_t tid;
+    int ch, left, rc = 0;
+
+    opt.config_path = RAMPART_DEFAULT_CONFIG;
+    while ((ch = getopt(argc, argv, "c:fp:P:tndVh")) != -1) {
+        switch (ch) {
+        case 'c': opt.config_path = optarg; break;
+        case 'f': opt.foreground = 1; break;
+        case 'p': add_override("milter_listen", optarg); break;
+        case 'P': add_override("policy_listen", optarg); break;
+        case 't': opt.check_only = 1; break;
+        case 'n': opt.print_changed = 1; break;
+        case 'd': opt.print_defaults = 1; break;
+        case 'V': printf("rampartd %s\n", PACKAGE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_open_stderr("rampartd");
+    if (opt.print_defaults) {
+        config_print_defaults(stdout);
+        return 0;
+    }
+    if ((cfg = load_config(&err)) == NULL) {
+        fprintf(stderr, "%s", str_cstr(&err));
+        fprintf(stderr, "rampartd: configuration not valid; not starting\n");
+        str_free(&err);
+        return 1;
+    }
+    if (opt.print_changed || opt.check_only) {
+        if (opt.print_changed)
+            config_print_changed(cfg, stdout);
+        else
+            printf("%s: configuration OK\n", opt.config_path);
+        config_unref(cfg);
+        return 0;
+    }
+    if (cfg->milter_listen[0] == '\0' && cfg->policy_listen[0] == '\0') {
+        fprintf(stderr, "%s: neither milter_listen nor policy_listen is set; nothing to do\n",
+                opt.config_path);
+        config_unref(cfg);
+        return 1;
+    }
+    log_set_level(cfg->log_level);
+    if (!opt.foreground)
+        log_open_syslog(cfg->syslog_name, cfg->syslog_facility);
+
+    /* Threads started from here on inherit this mask; libmilter sets its own for HUP/TERM/INT. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if ((cfg->milter_listen[0] && milter_open(cfg, cfg->milter_listen) != 0)
+        || (cfg->policy_listen[0] && policy_open(cfg, cfg->policy_listen) != 0))
+        log_fatal("cannot open the listeners; not starting");
+    if (!opt.foreground)
+        daemonize();
+    write_pidfile(cfg->pid_file);
+    drop_privileges(cfg->user);
+    if (pthread_create(&tid, NULL, reload_thread, NULL) != 0)
+        log_fatal("cannot start the signal thread");
+    pthread_detach(tid);
+    if (cfg->policy_listen[0] && policy_start() != 0)
+        log_fatal("cannot start the policy service");
+    log_notice("rampartd %s started (config %s; reload with SIGUSR1)", PACKAGE_VERSION, opt.config_path);
+
+    if (cfg->milter_listen[0]) {
+        if (milter_run() != 0) {
+            log_error("libmilter stopped with an error");
+            rc = 1;
+        }
+        log_notice("stopping");
+    } else {
+        wait_for_stop();
+    }
+    policy_stop(cfg->shutdown_timeout);
+    if ((left = milter_drain(cfg->shutdown_timeout)) > 0)
+        log_warning("%d milter sessions still open at shutdown; Postfix will defer their mail", left);
+    if (cfg->pid_file[0])
+        unlink(cfg->pid_file);
+    log_notice("stopped");
+    config_unref(cfg);
+    config_install(NULL);
+    for (int i = 0; i < n_overrides; i++)
+        str_free(&override_text[i]);
+    str_free(&err);
+    return rc;
+}
