@@ -49,7 +49,7 @@ static void test_parse(void **state)
     str_reset(&why);
     assert_int_equal(policy_parse("a=b\0c\n", 6, &req, &why), -1);
     assert_non_null(strstr(str_cstr(&why), "NUL"));
-    str_reset(&why);
+    str_free(&why);
 }
 
 static void test_parse_attr_limit(void **state)
