@@ -27,15 +27,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cidr.h"
 #include "listen.h"
 #include "log.h"
 #include "mem.h"
 #include "rconfig.h"
 #include "util.h"
+#include "verdict.h"
 
 enum config_type {
     CT_STR, CT_LISTEN, CT_BOOL, CT_INT, CT_TIME, CT_SIZE, CT_MODE, CT_FACILITY, CT_LEVEL, CT_LIST,
+    CT_NETS, CT_ACTION, CT_TEMPACTION, CT_CHECKMODE,
 };
+
+static const char *const config_checkmodes[] = { "enforce", "monitor", "off" };
+
+/* The name of a CHECKMODE value. */
+const char *config_checkmode_name(int mode)
+{
+    return mode >= 0 && mode < (int) NELEM(config_checkmodes) ? config_checkmodes[mode] : "unknown";
+}
 
 struct config_param {
     const char *name;
@@ -149,7 +160,7 @@ static void config_clear_value(struct config *c, const struct config_param *p)
     if (p->type == CT_STR || p->type == CT_LISTEN) {
         mem_free(*(char **) slot);
         *(char **) slot = NULL;
-    } else if (p->type == CT_LIST) {
+    } else if (p->type == CT_LIST || p->type == CT_NETS) {
         struct config_list *l = slot;
 
         for (int i = 0; i < l->n; i++)
@@ -247,6 +258,30 @@ static int config_store(struct config *c, const struct config_param *p, const ch
         }
         *(int *) slot = i;
         return 0;
+    case CT_ACTION:
+    case CT_TEMPACTION:
+        i = verdict_action_from_name(value);
+        if (p->type == CT_TEMPACTION && i != VERDICT_TEMPFAIL && i != VERDICT_ACCEPT) {
+            str_adds(why, "a temporary error can only mean tempfail or accept");
+            return -1;
+        }
+        if (i < 0) {
+            str_adds(why, "expected accept, tag, quarantine, tempfail, discard or reject");
+            return -1;
+        }
+        *(int *) slot = i;
+        return 0;
+    case CT_CHECKMODE:
+        for (i = 0; i < (int) NELEM(config_checkmodes); i++)
+            if (ascii_casecmp(value, config_checkmodes[i]) == 0)
+                break;
+        if (i == (int) NELEM(config_checkmodes)) {
+            str_adds(why, "expected enforce, monitor or off");
+            return -1;
+        }
+        *(int *) slot = i;
+        return 0;
+    case CT_NETS:
     case CT_LIST: {
         struct config_list *l = slot;
         const char *s = value;
@@ -263,6 +298,14 @@ static int config_store(struct config *c, const struct config_param *p, const ch
             l->v = mem_realloc(l->v, (ssize_t) sizeof(char *) * (l->n + 1));
             l->v[l->n++] = mem_strndup(s, (ssize_t) len);
             s += len;
+            if (p->type == CT_NETS) {
+                struct cidr_net net;
+
+                if (cidr_net_parse(l->v[l->n - 1], &net) != 0) {
+                    str_addf(why, "not an address or network: %s", l->v[l->n - 1]);
+                    return -1;
+                }
+            }
         }
         return 0;
     }
@@ -551,6 +594,14 @@ static void config_render(const struct config *c, const struct config_param *p, 
     case CT_LEVEL:
         str_adds(out, log_level_name(*(const int *) slot));
         break;
+    case CT_ACTION:
+    case CT_TEMPACTION:
+        str_adds(out, verdict_action_name(*(const int *) slot));
+        break;
+    case CT_CHECKMODE:
+        str_adds(out, config_checkmode_name(*(const int *) slot));
+        break;
+    case CT_NETS:
     case CT_LIST: {
         const struct config_list *l = slot;
 

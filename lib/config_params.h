@@ -7,7 +7,10 @@
  * written with a unit: 500ms, 10s, 5m, 1h, 1d; no unit means seconds),
  * SIZE (bytes; k, m, g suffixes are powers of 1024), LIST (words separated
  * by commas or white space), LISTEN (a socket spec, empty = off), MODE
- * (octal file mode), FACILITY (syslog facility), LEVEL (log level).
+ * (octal file mode), FACILITY (syslog facility), LEVEL (log level),
+ * ACTION (accept, tag, quarantine, tempfail, discard, reject), TEMPACTION
+ * (what a temporary error may become: tempfail or accept), CHECKMODE
+ * (enforce, monitor, off), NETS (a LIST of addresses and CIDR networks).
  * Limits: INT/TIME/SIZE rows give the smallest and largest value allowed.
  *
  * Every row must be documented in man/rampart.conf.5 and conf/rampart.conf;
@@ -40,7 +43,17 @@
     /* DNS */ \
     X(dns_forwarders, LIST, "", 0, 0) \
     X(dns_timeout, TIME, "5s", 100, 60000) \
+    /* the pipeline */ \
+    X(trusted_networks, NETS, "127.0.0.0/8, ::1", 0, 0) \
+    X(skip_authenticated, BOOL, "yes", 0, 0) \
+    X(max_header_count, INT, "1000", 10, 100000) \
+    X(max_header_size, SIZE, "64k", 1024, 16777216) \
+    X(max_headers_size, SIZE, "1m", 4096, 67108864) \
+    X(max_message_size, SIZE, "100m", 65536, 2147483648) \
+    X(limits_mode, CHECKMODE, "enforce", 0, 0) \
+    X(limits_action, ACTION, "reject", 0, 0) \
     /* results */ \
-    X(authserv_id, STR, "", 0, 0)
+    X(authserv_id, STR, "", 0, 0) \
+    X(tag_subject_prefix, STR, "", 0, 0)
 
 #endif

@@ -34,6 +34,14 @@ struct config_list {
 #define CONFIG_CTYPE_FACILITY int
 #define CONFIG_CTYPE_LEVEL int
 #define CONFIG_CTYPE_LIST struct config_list
+#define CONFIG_CTYPE_NETS struct config_list
+#define CONFIG_CTYPE_ACTION int
+#define CONFIG_CTYPE_TEMPACTION int
+#define CONFIG_CTYPE_CHECKMODE int
+
+/* Values of a CHECKMODE parameter. */
+enum config_checkmode { CHECK_ENFORCE, CHECK_MONITOR, CHECK_OFF };
+const char *config_checkmode_name(int mode);
 
 /* One loaded configuration; shared read-only between threads, refcounted. */
 struct config {

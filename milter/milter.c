@@ -9,12 +9,16 @@
  * wants them), because every round trip costs a Postfix process time.
  *
  * Per connection: a context allocated in xxfi_negotiate, freed in
- * xxfi_close (always called). Per message: reset at MAIL FROM, at abort
- * (RSET) and after end of message, so several messages on one connection
- * start clean. Untrusted values are bounded (MILTER_MAX_VALUE) and escaped
- * in the log.
+ * xxfi_close (always called), holding the core's transaction (lib/txn.h).
+ * Per message: reset at MAIL FROM, at abort (RSET) and after end of
+ * message, so several messages on one connection start clean.
  *
- * Logs one summary line per message ("milter: ...").
+ * Every stage but CONNECT and end of message is negotiated "no reply",
+ * so Postfix never waits for rampart before end of message: the checks
+ * that start at MAIL FROM or end of headers run while the client is still
+ * sending. The verdict comes at end of message; header edits are applied
+ * then (forged Authentication-Results deleted from the highest index down,
+ * ours inserted at the top).
  */
 #include "config.h"
 
@@ -32,32 +36,19 @@
 #include "mem.h"
 #include "milter.h"
 #include "str.h"
+#include "txn.h"
 #include "util.h"
-
-#define MILTER_MAX_VALUE 1024   /* bytes kept of a HELO name, address or macro */
 
 struct milter_conn {
     unsigned long noreply;    /* SMFIP_NR_* flags Postfix agreed to */
-    str client_addr;
-    str client_name;
-    str helo;
-    str mail_from;
-    int rcpts;
-    int64_t msg_start_ms;
+    int leadspc;              /* header values keep their leading space */
+    struct txn txn;
 };
 
 static int milter_active;
 static pthread_mutex_t milter_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t milter_idle = PTHREAD_COND_INITIALIZER;
 static char *milter_unix_path;
-
-/* Keep at most MILTER_MAX_VALUE bytes of an untrusted value. */
-static void milter_keep(str *dst, const char *value)
-{
-    str_reset(dst);
-    if (value)
-        str_add(dst, value, (ssize_t) strnlen(value, MILTER_MAX_VALUE));
-}
 
 /* What a stage returns when it has nothing to say. */
 static sfsistat milter_continue(SMFICTX *ctx, unsigned long nr_flag)
@@ -67,34 +58,28 @@ static sfsistat milter_continue(SMFICTX *ctx, unsigned long nr_flag)
     return c && (c->noreply & nr_flag) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
-/* Forget the current message. */
-static void milter_reset_message(struct milter_conn *c)
-{
-    str_reset(&c->mail_from);
-    c->rcpts = 0;
-    c->msg_start_ms = 0;
-}
-
 /* Agree on actions and stages; allocate the connection context. */
 static sfsistat milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                                  unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                                  unsigned long *pf2, unsigned long *pf3)
 {
     struct milter_conn *c = mem_zalloc(sizeof(*c));
-    unsigned long want_nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT
-                            | SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_EOH
-                            | SMFIP_NR_BODY;
-    unsigned long skip = SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+    /* CONNECT keeps its reply so a trusted client can be let through at once. */
+    unsigned long want_nr = SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA
+                            | SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    unsigned long skip = SMFIP_NOUNKNOWN | SMFIP_NODATA;
 
     (void) f2;
     (void) f3;
+    txn_init(&c->txn);
     smfi_setpriv(ctx, c);
     pthread_mutex_lock(&milter_lock);
     milter_active++;
     pthread_mutex_unlock(&milter_lock);
     *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
     c->noreply = f1 & want_nr;
-    *pf1 = c->noreply | (f1 & skip);
+    c->leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
+    *pf1 = c->noreply | (f1 & skip) | (f1 & SMFIP_HDR_LEADSPC);
     *pf2 = 0;
     *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST) {
@@ -113,9 +98,10 @@ static sfsistat milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     (void) sa;
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    milter_keep(&c->client_name, hostname);
-    milter_keep(&c->client_addr, smfi_getsymval(ctx, "{client_addr}"));
-    return milter_continue(ctx, SMFIP_NR_CONN);
+    txn_set_client(&c->txn, smfi_getsymval(ctx, "{client_addr}"), hostname);
+    if (c->txn.trusted)
+        return SMFIS_ACCEPT;
+    return SMFIS_CONTINUE;
 }
 
 /* HELO/EHLO. */
@@ -124,7 +110,7 @@ static sfsistat milter_helo(SMFICTX *ctx, char *helo)
     struct milter_conn *c = smfi_getpriv(ctx);
 
     if (c)
-        milter_keep(&c->helo, helo);
+        txn_set_helo(&c->txn, helo);
     return milter_continue(ctx, SMFIP_NR_HELO);
 }
 
@@ -133,11 +119,8 @@ static sfsistat milter_envfrom(SMFICTX *ctx, char **argv)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
-    if (c) {
-        milter_reset_message(c);
-        milter_keep(&c->mail_from, argv && argv[0] ? argv[0] : "");
-        c->msg_start_ms = clock_now_ms();
-    }
+    if (c)
+        txn_mail(&c->txn, argv && argv[0] ? argv[0] : "", smfi_getsymval(ctx, "{auth_authen}"));
     return milter_continue(ctx, SMFIP_NR_MAIL);
 }
 
@@ -146,33 +129,135 @@ static sfsistat milter_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
-    (void) argv;
     if (c)
-        c->rcpts++;
+        txn_rcpt(&c->txn, argv && argv[0] ? argv[0] : "");
     return milter_continue(ctx, SMFIP_NR_RCPT);
 }
 
-/* End of message: decide, log, answer. */
+/* One header field. */
+static sfsistat milter_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct milter_conn *c = smfi_getpriv(ctx);
+
+    if (c && name && value)
+        txn_header(&c->txn, name, value, (ssize_t) strlen(value));
+    return milter_continue(ctx, SMFIP_NR_HDR);
+}
+
+/* End of headers. */
+static sfsistat milter_eoh(SMFICTX *ctx)
+{
+    struct milter_conn *c = smfi_getpriv(ctx);
+
+    if (c)
+        txn_eoh(&c->txn);
+    return milter_continue(ctx, SMFIP_NR_EOH);
+}
+
+/* A piece of the body. */
+static sfsistat milter_body(SMFICTX *ctx, unsigned char *data, size_t len)
+{
+    struct milter_conn *c = smfi_getpriv(ctx);
+
+    if (c)
+        txn_body(&c->txn, data, (ssize_t) len);
+    return milter_continue(ctx, SMFIP_NR_BODY);
+}
+
+/* A header value as Postfix wants it: with a leading space when it keeps them. */
+static char *milter_value(const struct milter_conn *c, const char *v, str *buf)
+{
+    str_reset(buf);
+    if (c->leadspc && v[0] != ' ' && v[0] != '\t')
+        str_addc(buf, ' ');
+    str_adds(buf, v);
+    return buf->data;
+}
+
+/* Apply the header edits the core asked for. */
+static void milter_apply_edits(SMFICTX *ctx, struct milter_conn *c)
+{
+    str buf = STR_INIT;
+
+    for (int i = 0; i < c->txn.nedits; i++) {
+        const struct txn_edit *e = &c->txn.edits[i];
+        int rc = MI_SUCCESS;
+
+        switch (e->op) {
+        case TXN_EDIT_DELETE:
+            rc = smfi_chgheader(ctx, e->name, e->index, NULL);
+            break;
+        case TXN_EDIT_CHANGE:
+            rc = smfi_chgheader(ctx, e->name, e->index, milter_value(c, e->value, &buf));
+            break;
+        case TXN_EDIT_INSERT:
+            rc = smfi_insheader(ctx, e->index, e->name, milter_value(c, e->value, &buf));
+            break;
+        case TXN_EDIT_ADD:
+            rc = smfi_addheader(ctx, e->name, milter_value(c, e->value, &buf));
+            break;
+        }
+        if (rc != MI_SUCCESS)
+            log_warning("milter: header edit of %s failed", e->name);
+    }
+    str_free(&buf);
+}
+
+/* Set the reply text; '%' must be doubled for libmilter. */
+static void milter_reply(SMFICTX *ctx, const struct verdict_entry *w, const str *text)
+{
+    str t = STR_INIT;
+
+    for (ssize_t i = 0; i < text->len; i++) {
+        if (text->data[i] == '%')
+            str_addc(&t, '%');
+        str_addc(&t, text->data[i]);
+    }
+    if (t.len == 0)
+        str_adds(&t, w && w->rcode[0] == '4' ? "Try again later" : "Message refused");
+    if (smfi_setreply(ctx, w ? (char *) w->rcode : "550", w ? (char *) w->xcode : "5.7.1", t.data) != MI_SUCCESS)
+        log_warning("milter: cannot set the reply text");
+    str_free(&t);
+}
+
+/* End of message: decide, edit, log, answer. */
 static sfsistat milter_eom(SMFICTX *ctx)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
     const char *qid = smfi_getsymval(ctx, "i");
-    log_line line;
+    const struct verdict_entry *w;
+    sfsistat rc = SMFIS_ACCEPT;
+    int64_t start;
 
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    log_line_init(&line, "milter:");
-    log_line_add(&line, "queue_id", qid ? qid : "");
-    log_line_addn(&line, "client", str_cstr(&c->client_addr), c->client_addr.len);
-    log_line_addn(&line, "client_name", str_cstr(&c->client_name), c->client_name.len);
-    log_line_addn(&line, "helo", str_cstr(&c->helo), c->helo.len);
-    log_line_addn(&line, "from", str_cstr(&c->mail_from), c->mail_from.len);
-    log_line_addf(&line, "rcpts", "%d", c->rcpts);
-    log_line_add(&line, "action", "accept");
-    log_line_addf(&line, "time", "%lldms", (long long) (clock_now_ms() - c->msg_start_ms));
-    log_line_emit(&line, LOG_LVL_INFO);
-    milter_reset_message(c);
-    return SMFIS_ACCEPT;
+    start = c->txn.mail_ms ? c->txn.mail_ms : clock_now_ms();
+    txn_eom(&c->txn);
+    if (qid)
+        str_set(&c->txn.queue_id, qid);
+    w = verdict_winner(&c->txn.verdict);
+    switch (c->txn.verdict.action) {
+    case VERDICT_REJECT:
+        milter_reply(ctx, w, &c->txn.reply);
+        rc = SMFIS_REJECT;
+        break;
+    case VERDICT_TEMPFAIL:
+        milter_reply(ctx, w, &c->txn.reply);
+        rc = SMFIS_TEMPFAIL;
+        break;
+    case VERDICT_DISCARD:
+        rc = SMFIS_DISCARD;
+        break;
+    default:
+        milter_apply_edits(ctx, c);
+        if (c->txn.quarantine_reason && smfi_quarantine(ctx, c->txn.quarantine_reason) != MI_SUCCESS)
+            log_warning("milter: cannot put the message on hold");
+        rc = SMFIS_CONTINUE;
+        break;
+    }
+    txn_log(&c->txn, clock_now_ms() - start);
+    txn_reset_message(&c->txn);
+    return rc;
 }
 
 /* The message was aborted (RSET, lost connection): forget it. */
@@ -181,7 +266,7 @@ static sfsistat milter_abort(SMFICTX *ctx)
     struct milter_conn *c = smfi_getpriv(ctx);
 
     if (c)
-        milter_reset_message(c);
+        txn_reset_message(&c->txn);
     return SMFIS_CONTINUE;
 }
 
@@ -193,10 +278,7 @@ static sfsistat milter_close(SMFICTX *ctx)
     if (c == NULL)
         return SMFIS_CONTINUE;
     smfi_setpriv(ctx, NULL);
-    str_free(&c->client_addr);
-    str_free(&c->client_name);
-    str_free(&c->helo);
-    str_free(&c->mail_from);
+    txn_free(&c->txn);
     mem_free(c);
     pthread_mutex_lock(&milter_lock);
     milter_active--;
@@ -213,6 +295,9 @@ static struct smfiDesc milter_desc = {
     .xxfi_helo = milter_helo,
     .xxfi_envfrom = milter_envfrom,
     .xxfi_envrcpt = milter_envrcpt,
+    .xxfi_header = milter_header,
+    .xxfi_eoh = milter_eoh,
+    .xxfi_body = milter_body,
     .xxfi_eom = milter_eom,
     .xxfi_abort = milter_abort,
     .xxfi_close = milter_close,

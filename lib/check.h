@@ -1,0 +1,32 @@
+/*
+ * check.h - the contract every built-in check follows, and the one table
+ * that lists them (check.c). A check is called at the stages where its
+ * inputs become known; it keeps per-message state in
+ * t->check_state[its index], reports at end of message through
+ * verdict_add() and authres_add(), and frees its state in reset().
+ * Every hook is optional. Adding a check touches its module, its
+ * configuration keys, its tests and one row of the table.
+ */
+#ifndef RAMPART_CHECK_H
+#define RAMPART_CHECK_H
+
+#include "txn.h"
+
+struct check {
+    const char *name;
+    /* enforce, monitor or off for this configuration */
+    int (*mode)(const struct config *cfg);
+    void (*mail)(struct txn *t, int idx);
+    void (*eoh)(struct txn *t, int idx);
+    void (*body)(struct txn *t, int idx, const unsigned char *data, ssize_t len);
+    void (*eom)(struct txn *t, int idx, int monitor);
+    void (*reset)(struct txn *t, int idx);
+};
+
+extern const struct check *const check_table[];
+extern const int check_count;
+
+/* The built-in checks. */
+extern const struct check check_limits;
+
+#endif

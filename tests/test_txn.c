@@ -1,0 +1,373 @@
+/*
+ * test_txn.c - the pipeline without a milter: messages, limits and their
+ * actions in every mode, forged Authentication-Results removal (deleted
+ * from the highest index down), trusted and authenticated clients, reset
+ * between messages of one connection, many recipients, tagging.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "counters.h"
+#include "log.h"
+#include "rconfig.h"
+#include "txn.h"
+
+/* Install a configuration made of the given lines. */
+static void use_config(const char *text)
+{
+    char path[] = "/tmp/rampart-txn-XXXXXX";
+    int fd = mkstemp(path);
+    str err = STR_INIT;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+    close(fd);
+    if (config_reload(path, NULL, 0, &err) != 0)
+        fail_msg("config: %s", str_cstr(&err));
+    unlink(path);
+    str_free(&err);
+}
+
+static int teardown(void **state)
+{
+    (void) state;
+    config_install(NULL);
+    counter_reset_all();
+    return 0;
+}
+
+/* Send a simple message through t. */
+static void simple_message(struct txn *t, int extra_headers)
+{
+    txn_mail(t, "<alice@example.org>", NULL);
+    txn_rcpt(t, "<bob@example.net>");
+    txn_header(t, "From", " alice@example.org", 18);
+    txn_header(t, "Subject", " hello", 6);
+    for (int i = 0; i < extra_headers; i++)
+        txn_header(t, "X-Filler", " x", 2);
+    txn_eoh(t);
+    txn_body(t, (const unsigned char *) "Hi.\r\n", 5);
+    txn_eom(t);
+}
+
+/* Find an edit; NULL if none. */
+static const struct txn_edit *find_edit(const struct txn *t, enum txn_edit_op op, const char *name)
+{
+    for (int i = 0; i < t->nedits; i++)
+        if (t->edits[i].op == op && strcmp(t->edits[i].name, name) == 0)
+            return &t->edits[i];
+    return NULL;
+}
+
+static void test_plain_message(void **state)
+{
+    struct txn t;
+    const struct txn_edit *e;
+
+    (void) state;
+    use_config("authserv_id = mx.lab.example\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "client.example");
+    txn_set_helo(&t, "client.example");
+    simple_message(&t, 0);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    assert_int_equal(t.nedits, 1);
+    e = find_edit(&t, TXN_EDIT_INSERT, "Authentication-Results");
+    assert_non_null(e);
+    assert_int_equal(e->index, 0);
+    assert_string_equal(e->value, " mx.lab.example; none");
+    assert_null(t.quarantine_reason);
+    txn_log(&t, 1);
+    txn_free(&t);
+    assert_int_equal(counter_get("message.action.accept"), 1);
+}
+
+static void test_forged_authres(void **state)
+{
+    struct txn t;
+
+    (void) state;
+    use_config("authserv_id = mx.lab.example\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "client.example");
+    txn_mail(&t, "<a@example.org>", NULL);
+    txn_header(&t, "Authentication-Results", " example.net; spf=pass", 22);        /* 1: foreign, stays */
+    txn_header(&t, "Authentication-Results", " MX.LAB.EXAMPLE; spf=pass", 25);     /* 2: ours, other case */
+    txn_header(&t, "Subject", " x", 2);
+    txn_header(&t, "authentication-results", "\n\tmx.lab.example;\n\tdkim=pass", 27); /* 3: folded */
+    txn_header(&t, "Authentication-Results", " ;;garbage", 10);                   /* 4: unparseable */
+    txn_header(&t, "Authentication-Results", " mx.lab.example.evil; spf=pass", 30); /* 5: foreign */
+    txn_eoh(&t);
+    txn_eom(&t);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    /* Deletions first, highest index first; then ours at the top. */
+    assert_int_equal(t.nedits, 4);
+    assert_int_equal(t.edits[0].op, TXN_EDIT_DELETE);
+    assert_int_equal(t.edits[0].index, 4);
+    assert_int_equal(t.edits[1].index, 3);
+    assert_int_equal(t.edits[2].index, 2);
+    assert_int_equal(t.edits[3].op, TXN_EDIT_INSERT);
+    txn_free(&t);
+}
+
+static void test_limits_reject(void **state)
+{
+    static const struct {
+        const char *conf;
+        int extra_headers;
+        ssize_t body;
+        const char *result;
+    } cases[] = {
+        { "max_header_count = 10\n", 8, 0, "header_count" },
+        { "max_headers_size = 4k\n", 239, 0, "headers_size" },   /* 29 + 239 * 17 = 4092 */
+        { "max_message_size = 64k\n", 0, 70000, "message_size" },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct txn t;
+        static unsigned char body[70000];
+        const struct verdict_entry *w;
+
+        use_config(cases[i].conf);
+        txn_init(&t);
+        txn_set_client(&t, "192.0.2.66", "x");
+        txn_mail(&t, "<a@example.org>", NULL);
+        txn_header(&t, "Subject", " one", 4);
+        txn_header(&t, "From", " a@example.org", 14);
+        /* At the limit is fine ... */
+        for (int h = 0; h < cases[i].extra_headers; h++)
+            txn_header(&t, "X-Filler", " xxxxxxxx", 9);
+        assert_int_equal(t.limit, TXN_LIMIT_NONE);
+        /* ... one more is over. */
+        if (cases[i].extra_headers)
+            txn_header(&t, "X-Filler", " xxxxxxxx", 9);
+        txn_eoh(&t);
+        if (cases[i].body) {
+            txn_body(&t, body, 65536);
+            assert_int_equal(t.limit, TXN_LIMIT_NONE);
+            txn_body(&t, body, cases[i].body - 65536);
+        }
+        txn_eom(&t);
+        assert_int_equal(t.verdict.action, VERDICT_REJECT);
+        w = verdict_winner(&t.verdict);
+        assert_string_equal(w->check, "limits");
+        assert_string_equal(w->result, cases[i].result);
+        assert_string_equal(w->rcode, "552");
+        assert_string_equal(w->xcode, "5.3.4");
+        assert_true(t.reply.len > 0);
+        txn_free(&t);
+    }
+}
+
+static void test_header_size_limit(void **state)
+{
+    struct txn t;
+    str big = STR_INIT;
+
+    (void) state;
+    use_config("max_header_size = 1k\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    txn_mail(&t, "<a@example.org>", NULL);
+    while (big.len < 1024 - (ssize_t) strlen("Subject"))
+        str_addc(&big, 'y');
+    txn_header(&t, "Subject", big.data, big.len);       /* exactly 1k: fine */
+    assert_int_equal(t.limit, TXN_LIMIT_NONE);
+    str_addc(&big, 'y');
+    txn_header(&t, "Subject", big.data, big.len);       /* 1k + 1 */
+    assert_int_equal(t.limit, TXN_LIMIT_HEADER_SIZE);
+    /* A forged A-R after the limit is still found. */
+    txn_header(&t, "Authentication-Results", " mx; spf=pass", 13);
+    txn_eom(&t);
+    assert_int_equal(t.n_ar_remove, 0);  /* authserv_id is the host name here, not "mx" */
+    assert_int_equal(t.verdict.action, VERDICT_REJECT);
+    txn_free(&t);
+    str_free(&big);
+}
+
+static void test_limits_actions(void **state)
+{
+    struct txn t;
+    const struct txn_edit *e;
+
+    (void) state;
+    /* quarantine: hold reason and headers. */
+    use_config("max_header_count = 10\nlimits_action = quarantine\nauthserv_id = mx\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    simple_message(&t, 20);
+    assert_int_equal(t.verdict.action, VERDICT_QUARANTINE);
+    assert_non_null(t.quarantine_reason);
+    assert_non_null(strstr(t.quarantine_reason, "limits=header_count"));
+    e = find_edit(&t, TXN_EDIT_ADD, "X-Rampart-Action");
+    assert_non_null(e);
+    assert_string_equal(e->value, "quarantine");
+    assert_non_null(find_edit(&t, TXN_EDIT_ADD, "X-Rampart-Reason"));
+    assert_non_null(find_edit(&t, TXN_EDIT_INSERT, "Authentication-Results"));
+    txn_reset_message(&t);
+
+    /* tag with a Subject prefix. */
+    use_config("max_header_count = 10\nlimits_action = tag\ntag_subject_prefix = [SPAM] \n");
+    simple_message(&t, 20);
+    assert_int_equal(t.verdict.action, VERDICT_TAG);
+    e = find_edit(&t, TXN_EDIT_CHANGE, "Subject");
+    assert_non_null(e);
+    assert_int_equal(e->index, 1);
+    assert_string_equal(e->value, "[SPAM] hello");
+    assert_null(t.quarantine_reason);
+    txn_reset_message(&t);
+
+    /* tempfail. */
+    use_config("max_header_count = 10\nlimits_action = tempfail\n");
+    simple_message(&t, 20);
+    assert_int_equal(t.verdict.action, VERDICT_TEMPFAIL);
+    assert_string_equal(verdict_winner(&t.verdict)->rcode, "451");
+    txn_reset_message(&t);
+
+    /* monitor: nothing changes but the log and the counters. */
+    use_config("max_header_count = 10\nlimits_mode = monitor\nauthserv_id = mx\n");
+    simple_message(&t, 20);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    assert_int_equal(t.verdict.n, 1);
+    assert_true(t.verdict.e[0].monitor);
+    assert_null(find_edit(&t, TXN_EDIT_ADD, "X-Rampart-Action"));
+    assert_non_null(find_edit(&t, TXN_EDIT_INSERT, "Authentication-Results"));
+    assert_int_equal(counter_get("monitor.limits.reject"), 1);
+    txn_log(&t, 1);
+    txn_reset_message(&t);
+
+    /* off: not even counted. */
+    use_config("max_header_count = 10\nlimits_mode = off\n");
+    simple_message(&t, 20);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    assert_int_equal(t.verdict.n, 0);
+    txn_free(&t);
+}
+
+static void test_skip(void **state)
+{
+    struct txn t;
+
+    (void) state;
+    use_config("trusted_networks = 192.0.2.0/24, 2001:db8::/32\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    assert_true(t.trusted);
+    simple_message(&t, 0);
+    assert_true(t.skip);
+    assert_int_equal(t.nedits, 0);
+    txn_reset_message(&t);
+    txn_set_client(&t, "::ffff:192.0.2.7", "x");
+    assert_true(t.trusted);
+    txn_set_client(&t, "2001:db8::66", "x");
+    assert_true(t.trusted);
+    txn_set_client(&t, "198.51.100.1", "x");
+    assert_false(t.trusted);
+    txn_set_client(&t, "not-an-address", "x");
+    assert_false(t.trusted);
+
+    /* Authenticated: skipped unless skip_authenticated = no. */
+    txn_set_client(&t, "198.51.100.1", "x");
+    txn_mail(&t, "<a@example.org>", "alice");
+    assert_true(t.skip);
+    txn_reset_message(&t);
+    use_config("skip_authenticated = no\n");
+    txn_mail(&t, "<a@example.org>", "alice");
+    assert_false(t.skip);
+    txn_free(&t);
+}
+
+static void test_reset_between_messages(void **state)
+{
+    struct txn t;
+
+    (void) state;
+    use_config("max_header_count = 10\nauthserv_id = mx\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    /* An aborted message (RSET) leaves nothing behind. */
+    txn_mail(&t, "<a@example.org>", NULL);
+    for (int i = 0; i < 20; i++)
+        txn_header(&t, "X-Filler", " x", 2);
+    txn_reset_message(&t);
+    /* A second MAIL FROM without RSET starts clean too. */
+    txn_mail(&t, "<b@example.org>", NULL);
+    for (int i = 0; i < 20; i++)
+        txn_header(&t, "X-Filler", " x", 2);
+    txn_mail(&t, "<c@example.org>", NULL);
+    assert_int_equal(t.limit, TXN_LIMIT_NONE);
+    assert_int_equal(t.headers.n, 0);
+    txn_reset_message(&t);
+    simple_message(&t, 0);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    assert_string_equal(str_cstr(&t.mail_from), "<alice@example.org>");
+    txn_free(&t);
+}
+
+static void test_many_recipients(void **state)
+{
+    struct txn t;
+
+    (void) state;
+    use_config("authserv_id = mx\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    txn_mail(&t, "<a@example.org>", NULL);
+    for (int i = 0; i < 5000; i++)
+        txn_rcpt(&t, "<someone@example.net>");
+    txn_eom(&t);
+    assert_int_equal(t.nrcpt, 5000);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    txn_free(&t);
+}
+
+static void test_hostile_envelope(void **state)
+{
+    struct txn t;
+    str big = STR_INIT;
+
+    (void) state;
+    use_config("authserv_id = mx\n");
+    while (big.len < 100000)
+        str_adds(&big, "\xff\x01x");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", big.data);
+    txn_set_helo(&t, big.data);
+    assert_int_equal(t.helo.len, TXN_MAX_VALUE);
+    txn_mail(&t, big.data, NULL);
+    assert_int_equal(t.mail_from.len, TXN_MAX_VALUE);
+    txn_mail(&t, NULL, NULL);
+    txn_set_helo(&t, "[192.0.2.66]");
+    txn_eom(&t);
+    txn_log(&t, 0);
+    txn_free(&t);
+    str_free(&big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_plain_message, teardown),
+        cmocka_unit_test_teardown(test_forged_authres, teardown),
+        cmocka_unit_test_teardown(test_limits_reject, teardown),
+        cmocka_unit_test_teardown(test_header_size_limit, teardown),
+        cmocka_unit_test_teardown(test_limits_actions, teardown),
+        cmocka_unit_test_teardown(test_skip, teardown),
+        cmocka_unit_test_teardown(test_reset_between_messages, teardown),
+        cmocka_unit_test_teardown(test_many_recipients, teardown),
+        cmocka_unit_test_teardown(test_hostile_envelope, teardown),
+    };
+
+    log_set_level(LOG_LVL_WARNING);
+    return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
+}
