@@ -32,4 +32,14 @@ const struct msg_header *msg_headers_find(const struct msg_headers *hs, const ch
 /* How many fields are named name. */
 int msg_headers_count(const struct msg_headers *hs, const char *name);
 
+/*
+ * Split a whole message (as stored in a file) into header fields and the
+ * offset of the body. Fields are given to fn as the milter would give them
+ * (name, value after the colon with folds kept). A line in the header that
+ * is neither a field nor a continuation ends the header (as Postfix treats
+ * it). Returns the body offset.
+ */
+typedef void (*msg_field_fn)(const char *name, const char *value, ssize_t value_len, void *arg);
+ssize_t msg_split(const char *data, ssize_t len, msg_field_fn fn, void *arg);
+
 #endif

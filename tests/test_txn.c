@@ -354,6 +354,43 @@ static void test_hostile_envelope(void **state)
     str_free(&big);
 }
 
+/* Collect split fields as "name=value|". */
+static void collect(const char *name, const char *value, ssize_t len, void *arg)
+{
+    str_addf(arg, "%s=", name);
+    str_add(arg, value, len);
+    str_addc(arg, '|');
+}
+
+static void test_msg_split(void **state)
+{
+    static const struct {
+        const char *msg;
+        const char *fields;
+        const char *body;
+    } cases[] = {
+        { "A: 1\r\nB: two\r\n\tlines\r\n\r\nbody\r\n", "A= 1|B= two\n\tlines|", "body\r\n" },
+        { "A: 1\nB:2\n\nbody", "A= 1|B=2|", "body" },
+        { "A: 1\nnot a header line\nmore", "A= 1|", "not a header line\nmore" },
+        { "A: 1", "A= 1|", "" },
+        { "", "", "" },
+        { "\nbody only", "", "body only" },
+        { " leading continuation\nA: 1\n\n", "", " leading continuation\nA: 1\n\n" },
+        { ": no name\n\n", "", ": no name\n\n" },
+        { "Bad Name: x\n\n", "", "Bad Name: x\n\n" },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        str got = STR_INIT;
+        ssize_t body = msg_split(cases[i].msg, (ssize_t) strlen(cases[i].msg), collect, &got);
+
+        assert_string_equal(str_cstr(&got), cases[i].fields);
+        assert_string_equal(cases[i].msg + body, cases[i].body);
+        str_free(&got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +403,7 @@ int main(void)
         cmocka_unit_test_teardown(test_reset_between_messages, teardown),
         cmocka_unit_test_teardown(test_many_recipients, teardown),
         cmocka_unit_test_teardown(test_hostile_envelope, teardown),
+        cmocka_unit_test(test_msg_split),
     };
 
     log_set_level(LOG_LVL_WARNING);

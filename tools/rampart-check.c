@@ -3,9 +3,10 @@
  * envelope and print what rampartd would decide and why.
  *
  * It reads the same configuration file as rampartd (-c), refuses a bad one
- * the same way, and prints every check's result, the resulting action and
- * the headers that would be added. The message is read whole, up to
- * RAMPART_CHECK_MAX_MESSAGE bytes.
+ * the same way, feeds the message through the same pipeline (lib/txn.c)
+ * the milter uses, and prints every check's result, the resulting action
+ * and the header edits that would be applied. The message is read whole,
+ * up to RAMPART_CHECK_MAX_MESSAGE bytes.
  */
 #include "config.h"
 
@@ -16,8 +17,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "msg.h"
 #include "rconfig.h"
 #include "str.h"
+#include "txn.h"
+#include "util.h"
 
 #define RAMPART_CHECK_MAX_MESSAGE (64 * 1024 * 1024)
 
@@ -59,6 +63,28 @@ static int read_message(const char *path, str *msg)
     if (f != stdin)
         fclose(f);
     return 0;
+}
+
+/* Feed one header field into the transaction. */
+static void feed_header(const char *name, const char *value, ssize_t len, void *arg)
+{
+    txn_header(arg, name, value, len);
+}
+
+/* Print a header edit the way it would be applied. */
+static void print_edit(const struct txn_edit *e)
+{
+    str v = STR_INIT;
+
+    if (e->value)
+        str_add_escaped(&v, e->value, (ssize_t) strlen(e->value), 2048);
+    switch (e->op) {
+    case TXN_EDIT_DELETE: printf("  delete %s #%d\n", e->name, e->index); break;
+    case TXN_EDIT_CHANGE: printf("  change %s #%d:%s\n", e->name, e->index, str_cstr(&v)); break;
+    case TXN_EDIT_INSERT: printf("  insert at %d: %s:%s\n", e->index, e->name, str_cstr(&v)); break;
+    case TXN_EDIT_ADD: printf("  add %s: %s\n", e->name, str_cstr(&v)); break;
+    }
+    str_free(&v);
 }
 
 /* Print an untrusted value escaped. */
@@ -121,17 +147,57 @@ int main(int argc, char **argv)
         free(env.rcpt);
         return 1;
     }
-    printf("envelope:\n");
-    print_value("client", env.client_ip);
-    print_value("client name", env.client_name);
-    print_value("helo", env.helo);
-    print_value("from", env.from);
-    for (int i = 0; i < env.n_rcpt; i++)
-        print_value("rcpt", env.rcpt[i]);
-    printf("message: %zd bytes\n", msg.len);
-    printf("checks: none configured\n");
-    printf("action: accept\n");
-    printf("headers added: none\n");
+    {
+        struct txn t;
+        ssize_t body;
+        const struct verdict_entry *w;
+
+        config_install(config_ref(cfg));
+        txn_init(&t);
+        txn_set_client(&t, env.client_ip, env.client_name);
+        txn_set_helo(&t, env.helo);
+        txn_mail(&t, env.from, NULL);
+        for (int i = 0; i < env.n_rcpt; i++)
+            txn_rcpt(&t, env.rcpt[i]);
+        body = msg_split(msg.data ? msg.data : "", msg.len, feed_header, &t);
+        txn_eoh(&t);
+        txn_body(&t, (const unsigned char *) msg.data + body, msg.len - body);
+        txn_eom(&t);
+
+        printf("envelope:\n");
+        print_value("client", env.client_ip);
+        print_value("client name", env.client_name);
+        print_value("helo", env.helo);
+        print_value("from", env.from);
+        for (int i = 0; i < env.n_rcpt; i++)
+            print_value("rcpt", env.rcpt[i]);
+        printf("message: %d header fields, %zd body bytes\n", t.headers.n, msg.len - body);
+        if (t.skip)
+            printf("checks: skipped (%s client)\n", t.trusted ? "trusted" : "authenticated");
+        printf("checks:\n");
+        for (int i = 0; i < t.verdict.n; i++) {
+            const struct verdict_entry *e = &t.verdict.e[i];
+
+            printf("  %-10s %-14s -> %s%s%s%s\n", e->check, e->result, verdict_action_name(e->action),
+                   e->monitor ? " (monitor)" : "", e->reason[0] ? ": " : "", e->reason);
+        }
+        if (t.verdict.n == 0)
+            printf("  (no check reported)\n");
+        w = verdict_winner(&t.verdict);
+        printf("action: %s", verdict_action_name(t.verdict.action));
+        if (w)
+            printf(" (by %s: %s %s %s)", w->check, w->rcode, w->xcode, w->reason);
+        printf("\n");
+        if (t.quarantine_reason)
+            printf("hold: %s\n", t.quarantine_reason);
+        printf("header edits:\n");
+        for (int i = 0; i < t.nedits; i++)
+            print_edit(&t.edits[i]);
+        if (t.nedits == 0)
+            printf("  none\n");
+        txn_free(&t);
+        config_install(NULL);
+    }
     config_unref(cfg);
     str_free(&msg);
     str_free(&err);
