@@ -161,7 +161,7 @@ int dns_answer_add_text(struct dns_answer *a, uint16_t type, uint32_t ttl, const
     struct in6_addr v6;
 
     if (type == DNS_T_TXT) {
-        if (len > DNS_MAX_TXT_LEN)
+        if (len < 0 || len > DNS_MAX_TXT_LEN)
             return -1;
         rr = dns_answer_add_rr(a, type, ttl);
         rr->u.txt.data = mem_alloc(len + 1);
