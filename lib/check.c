@@ -40,6 +40,8 @@ const struct check check_limits = {
 
 const struct check *const check_table[] = {
     &check_limits,
+    &check_spf,
+    &check_dmarc,    /* after spf (and dkim): it uses their results */
 };
 
 const int check_count = (int) NELEM(check_table);

@@ -28,5 +28,11 @@ extern const int check_count;
 
 /* The built-in checks. */
 extern const struct check check_limits;
+extern const struct check check_spf;
+extern const struct check check_dmarc;
+
+struct spf_result;
+/* The SPF results of this message for DMARC (NULL if not evaluated). */
+const struct spf_result *check_spf_mailfrom(const struct txn *t, const struct spf_result **helo);
 
 #endif

@@ -37,9 +37,32 @@
 
 enum config_type {
     CT_STR, CT_LISTEN, CT_BOOL, CT_INT, CT_TIME, CT_SIZE, CT_MODE, CT_FACILITY, CT_LEVEL, CT_LIST,
-    CT_NETS, CT_ACTION, CT_TEMPACTION, CT_CHECKMODE,
+    CT_NETS, CT_ACTION, CT_TEMPACTION, CT_CHECKMODE, CT_ENUM, CT_ACTIONMAP,
 };
 
+/* The words of each ENUM parameter, in the order of their values. */
+static const char *const enum_spf_engine[] = { "rampart", "libspf2", NULL };
+static const char *const enum_dmarc_spec[] = { "rfc9989", "rfc7489", NULL };
+
+static const struct {
+    const char *param;
+    const char *const *words;
+} config_enums[] = {
+    { "spf_engine", enum_spf_engine },
+    { "dmarc_spec", enum_dmarc_spec },
+};
+
+/* The result words of each ACTIONMAP parameter; a leading '~' marks a temporary one. */
+static const char *const map_spf[] = { "none", "neutral", "pass", "fail", "softfail", "~temperror",
+                                       "permerror", NULL };
+
+static const struct {
+    const char *param;
+    const char *const *words;
+} config_maps[] = {
+    { "spf_mailfrom_actions", map_spf },
+    { "spf_helo_actions", map_spf },
+};
 static const char *const config_checkmodes[] = { "enforce", "monitor", "off" };
 
 /* The name of a CHECKMODE value. */
@@ -150,6 +173,86 @@ int config_parse_bool(const char *s, int *b)
         }
     }
     return -1;
+}
+
+/* The words of an ENUM or ACTIONMAP parameter. */
+static const char *const *config_words(const struct config_param *p)
+{
+    if (p->type == CT_ENUM) {
+        for (size_t i = 0; i < NELEM(config_enums); i++)
+            if (strcmp(config_enums[i].param, p->name) == 0)
+                return config_enums[i].words;
+    } else {
+        for (size_t i = 0; i < NELEM(config_maps); i++)
+            if (strcmp(config_maps[i].param, p->name) == 0)
+                return config_maps[i].words;
+    }
+    log_panic("config: no words for %s", p->name);
+}
+
+/* A word of a list without its temporary mark. */
+static const char *config_word(const char *w)
+{
+    return w[0] == '~' ? w + 1 : w;
+}
+
+/* The action for a result word. */
+int config_map_action(const struct config_actionmap *m, const char *word)
+{
+    for (int i = 0; m->words && m->words[i]; i++)
+        if (ascii_casecmp(config_word(m->words[i]), word) == 0)
+            return m->action[i];
+    return VERDICT_ACCEPT;
+}
+
+/* Parse "word=action, word=action" over the current map. */
+static int config_parse_map(struct config_actionmap *m, const char *value, str *why)
+{
+    const char *s = value;
+
+    while (*s) {
+        char item[64], *eq;
+        size_t len;
+        int w, a;
+
+        while (*s == ',' || *s == ' ' || *s == '\t')
+            s++;
+        len = strcspn(s, ", \t");
+        if (len == 0)
+            break;
+        if (len >= sizeof(item)) {
+            str_adds(why, "expected result=action pairs");
+            return -1;
+        }
+        memcpy(item, s, len);
+        item[len] = '\0';
+        s += len;
+        if ((eq = strchr(item, '=')) == NULL) {
+            str_addf(why, "expected result=action, not \"%s\"", item);
+            return -1;
+        }
+        *eq = '\0';
+        for (w = 0; m->words[w]; w++)
+            if (ascii_casecmp(config_word(m->words[w]), item) == 0)
+                break;
+        if (m->words[w] == NULL) {
+            str_addf(why, "unknown result \"%s\" (one of:", item);
+            for (int k = 0; m->words[k]; k++)
+                str_addf(why, " %s", config_word(m->words[k]));
+            str_addc(why, ')');
+            return -1;
+        }
+        if ((a = verdict_action_from_name(eq + 1)) < 0) {
+            str_addf(why, "unknown action \"%s\"", eq + 1);
+            return -1;
+        }
+        if (m->words[w][0] == '~' && a != VERDICT_TEMPFAIL && a != VERDICT_ACCEPT) {
+            str_addf(why, "%s is a temporary error: it can only mean tempfail or accept", item);
+            return -1;
+        }
+        m->action[w] = a;
+    }
+    return 0;
 }
 
 /* Free what a parameter's slot owns. */
@@ -271,6 +374,34 @@ static int config_store(struct config *c, const struct config_param *p, const ch
         }
         *(int *) slot = i;
         return 0;
+    case CT_ENUM: {
+        const char *const *words = config_words(p);
+
+        for (i = 0; words[i]; i++)
+            if (ascii_casecmp(value, words[i]) == 0)
+                break;
+        if (words[i] == NULL) {
+            str_adds(why, "expected");
+            for (int k = 0; words[k]; k++)
+                str_addf(why, "%s %s", k == 0 ? "" : (words[k + 1] ? "," : " or"), words[k]);
+            return -1;
+        }
+        *(int *) slot = i;
+        return 0;
+    }
+    case CT_ACTIONMAP: {
+        struct config_actionmap *m = slot;
+
+        if (m->words == NULL) {
+            /* First the default, so results the admin does not name keep theirs. */
+            m->words = config_words(p);
+            for (i = 0; i < CONFIG_MAP_MAX; i++)
+                m->action[i] = VERDICT_ACCEPT;
+            if (value != p->def && config_parse_map(m, p->def, why) != 0)
+                return -1;
+        }
+        return config_parse_map(m, value, why);
+    }
     case CT_CHECKMODE:
         for (i = 0; i < (int) NELEM(config_checkmodes); i++)
             if (ascii_casecmp(value, config_checkmodes[i]) == 0)
@@ -601,6 +732,17 @@ static void config_render(const struct config *c, const struct config_param *p, 
     case CT_CHECKMODE:
         str_adds(out, config_checkmode_name(*(const int *) slot));
         break;
+    case CT_ENUM:
+        str_adds(out, config_words(p)[*(const int *) slot]);
+        break;
+    case CT_ACTIONMAP: {
+        const struct config_actionmap *m = slot;
+
+        for (int i = 0; m->words[i]; i++)
+            str_addf(out, "%s%s=%s", i ? ", " : "", config_word(m->words[i]),
+                     verdict_action_name(m->action[i]));
+        break;
+    }
     case CT_NETS:
     case CT_LIST: {
         const struct config_list *l = slot;

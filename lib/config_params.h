@@ -52,6 +52,33 @@
     X(max_message_size, SIZE, "100m", 65536, 2147483648) \
     X(limits_mode, CHECKMODE, "enforce", 0, 0) \
     X(limits_action, ACTION, "reject", 0, 0) \
+    /* SPF */ \
+    X(spf_mode, CHECKMODE, "enforce", 0, 0) \
+    X(spf_engine, ENUM, "rampart", 0, 0) \
+    X(spf_mailfrom_actions, ACTIONMAP, \
+      "fail=reject, softfail=tag, neutral=accept, none=accept, permerror=tag, temperror=tempfail", 0, 0) \
+    X(spf_helo_actions, ACTIONMAP, \
+      "fail=tag, softfail=accept, neutral=accept, none=accept, permerror=accept, temperror=accept", 0, 0) \
+    X(spf_both_fail_action, ACTION, "reject", 0, 0) \
+    X(spf_allow_forwarders, LIST, "", 0, 0) \
+    X(spf_received_spf_header, BOOL, "no", 0, 0) \
+    X(spf_timeout, TIME, "20s", 1000, 120000) \
+    X(spf_max_dns_mechanisms, INT, "10", 1, 100) \
+    X(spf_max_void_lookups, INT, "2", 1, 100) \
+    /* DMARC */ \
+    X(dmarc_mode, CHECKMODE, "enforce", 0, 0) \
+    X(dmarc_spec, ENUM, "rfc9989", 0, 0) \
+    X(dmarc_public_suffix_list, STR, "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0) \
+    X(dmarc_reject_action, ACTION, "reject", 0, 0) \
+    X(dmarc_quarantine_action, ACTION, "quarantine", 0, 0) \
+    X(dmarc_none_action, ACTION, "tag", 0, 0) \
+    X(dmarc_bad_from_action, ACTION, "reject", 0, 0) \
+    X(dmarc_permerror_action, ACTION, "accept", 0, 0) \
+    X(dmarc_temperror_action, TEMPACTION, "tempfail", 0, 0) \
+    X(dmarc_override, LIST, "", 0, 0) \
+    X(dmarc_report_file, STR, "", 0, 0) \
+    X(dmarc_timeout, TIME, "10s", 100, 120000) \
+    X(dmarc_max_lookups, INT, "32", 8, 256) \
     /* results */ \
     X(authserv_id, STR, "", 0, 0) \
     X(tag_subject_prefix, STR, "", 0, 0)

@@ -38,6 +38,22 @@ struct config_list {
 #define CONFIG_CTYPE_ACTION int
 #define CONFIG_CTYPE_TEMPACTION int
 #define CONFIG_CTYPE_CHECKMODE int
+#define CONFIG_CTYPE_ENUM int
+#define CONFIG_CTYPE_ACTIONMAP struct config_actionmap
+
+/*
+ * An ACTIONMAP maps each result word of a check to an action:
+ * "fail=reject, softfail=tag". Results not named keep their default. The
+ * words a parameter accepts are listed in config.c (config_maps); a word
+ * marked temporary there only takes tempfail or accept.
+ */
+#define CONFIG_MAP_MAX 16
+struct config_actionmap {
+    const char *const *words;   /* NULL-terminated, static */
+    int action[CONFIG_MAP_MAX]; /* enum verdict_action per word */
+};
+/* The action for a result word; accept for a word the map does not know. */
+int config_map_action(const struct config_actionmap *m, const char *word);
 
 /* Values of a CHECKMODE parameter. */
 enum config_checkmode { CHECK_ENFORCE, CHECK_MONITOR, CHECK_OFF };

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "log.h"
 #include "mem.h"
 #include "milter.h"
@@ -114,9 +115,24 @@ static void reload(void)
         return;
     }
     c = config_current();
-    if (strcmp(old->milter_listen, c->milter_listen) != 0 || strcmp(old->policy_listen, c->policy_listen) != 0
-        || strcmp(old->user, c->user) != 0 || strcmp(old->pid_file, c->pid_file) != 0)
-        log_warning("reload: listener, user and pid_file changes take effect at the next restart");
+    {
+        static const char *const restart_only[] = {
+            "milter_listen", "policy_listen", "user", "pid_file", "dns_forwarders", "dns_timeout",
+            "dmarc_spec", "dmarc_public_suffix_list", "dmarc_timeout", "dmarc_max_lookups",
+        };
+        str a = STR_INIT, b = STR_INIT;
+
+        for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+            str_reset(&a);
+            str_reset(&b);
+            config_format(old, restart_only[i], &a);
+            config_format(c, restart_only[i], &b);
+            if (strcmp(str_cstr(&a), str_cstr(&b)) != 0)
+                log_warning("reload: the change of %s takes effect at the next restart", restart_only[i]);
+        }
+        str_free(&a);
+        str_free(&b);
+    }
     log_set_level(c->log_level);
     log_notice("configuration reloaded from %s", opt.config_path);
     config_unref(c);
@@ -287,6 +303,8 @@ int main(int argc, char **argv)
         daemonize();
     write_pidfile(cfg->pid_file);
     drop_privileges(cfg->user);
+    if (core_init(cfg, &err) != 0)
+        log_fatal("cannot start: %s", str_cstr(&err));
     if (pthread_create(&tid, NULL, reload_thread, NULL) != 0)
         log_fatal("cannot start the signal thread");
     pthread_detach(tid);
@@ -306,6 +324,7 @@ int main(int argc, char **argv)
     policy_stop(cfg->shutdown_timeout);
     if ((left = milter_drain(cfg->shutdown_timeout)) > 0)
         log_warning("%d milter sessions still open at shutdown; Postfix will defer their mail", left);
+    core_shutdown();
     if (cfg->pid_file[0])
         unlink(cfg->pid_file);
     log_notice("stopped");

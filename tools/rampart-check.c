@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
 #include "log.h"
 #include "msg.h"
 #include "rconfig.h"
@@ -153,6 +154,15 @@ int main(int argc, char **argv)
         const struct verdict_entry *w;
 
         config_install(config_ref(cfg));
+        if (core_init(cfg, &err) != 0) {
+            fprintf(stderr, "rampart-check: %s\n", str_cstr(&err));
+            config_install(NULL);
+            config_unref(cfg);
+            str_free(&msg);
+            str_free(&err);
+            free(env.rcpt);
+            return 1;
+        }
         txn_init(&t);
         txn_set_client(&t, env.client_ip, env.client_name);
         txn_set_helo(&t, env.helo);
@@ -196,6 +206,7 @@ int main(int argc, char **argv)
         if (t.nedits == 0)
             printf("  none\n");
         txn_free(&t);
+        core_shutdown();
         config_install(NULL);
     }
     config_unref(cfg);
