@@ -1,0 +1,1169 @@
+/*
+ * av.c - in-process virus scanning of whole messages with libclamav.
+ *
+ * One engine per process. av_init() loads every database in the database
+ * directory (cl_load, then cl_engine_compile) with the scan limits set
+ * before compiling. A scan locks, takes a reference on the current engine
+ * (cl_engine_addref), unlocks, scans, and drops its reference
+ * (cl_engine_free); so a scan never waits for a reload, and an engine that
+ * was swapped out is freed by whichever scan ends last.
+ *
+ * A reload (av_reload, the watch thread after av_request_reload or when the
+ * directory changed) builds and compiles a new engine without the lock,
+ * then swaps the pointer under it. A database that fails to load is logged
+ * and the old engine stays. With concurrent_reload = 0 the old engine is
+ * dropped first (memory for one engine only) and scans return
+ * AV_UNAVAILABLE until the new one is in; if that load fails, the scanner
+ * stays unavailable until a later reload succeeds. A missing or empty
+ * database directory at start is not fatal: av_init() logs it and scans
+ * return AV_UNAVAILABLE until a reload finds a database.
+ *
+ * The directory check (av_check_changed) hashes name, size, mtime, ctime
+ * and inode of every database file (libclamav's extensions only, so
+ * freshclam.dat does not count) and compares with the state seen by the
+ * last load attempt; a failed load is not retried until the files change
+ * again.
+ *
+ * A message is scanned whole, header fields included, so libclamav's mail
+ * parser walks MIME parts, transfer encodings, archives and attached
+ * messages. libclamav only treats data as mail when it starts with one of
+ * a few known header names, or has some within its first kilobytes; a
+ * message that starts with another field (e.g. a long DKIM-Signature) would
+ * be scanned as plain text and a base64 attachment would go undecoded. So
+ * unless the message starts with "Received: ", "Return-Path: " or an mbox
+ * "From " line, the scan sees one synthetic "Received:" line in front of it
+ * (through a read callback, nothing is copied).
+ *
+ * Alerts: CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE and ..._EXCEEDS_MAX make
+ * libclamav report encrypted archives and hit limits as
+ * "Heuristics.Encrypted.*" and "Heuristics.Limits.Exceeded.*"; those become
+ * AV_UNSCANNABLE, never AV_INFECTED. libclamav lets a real signature found
+ * later in the message take precedence over them. The names are taken from
+ * the virus-found callback: for a message over the file size limit
+ * libclamav returns CL_VIRUS with no name.
+ *
+ * struct av_buffer keeps a message in memory up to spill_threshold bytes,
+ * then in an unlinked file in temp_dir (O_TMPFILE, else mkstemp+unlink);
+ * it keeps at most max_file_size bytes.
+ *
+ * Logs: each (re)load (notice), a failed load (error), scanner failures
+ * (warning), libclamav's own messages during loads at their level and
+ * during scans at debug level only (their text comes from hostile input).
+ */
+#include "config.h"
+
+#include <clamav.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "av.h"
+#include "log.h"
+#include "mem.h"
+#include "util.h"
+
+/* The line put in front of a message libclamav would not recognise as mail. */
+#define AV_PREFIX_CRLF "Received: from rampart\r\n"
+#define AV_PREFIX_LF "Received: from rampart\n"
+#define AV_PREFIX_MAX (sizeof(AV_PREFIX_CRLF) - 1)
+/* How far into a message to look for the end of the first line. */
+#define AV_HEAD_BYTES 1024
+
+#define AV_NAME_LIMITS "Heuristics.Limits.Exceeded."
+#define AV_NAME_ENCRYPTED "Heuristics.Encrypted."
+
+/* Options with owned strings. */
+struct av_settings {
+    char *database_dir;
+    char *temp_dir;             /* NULL = libclamav's default ($TMPDIR or /tmp) */
+    int64_t max_scan_size;
+    int64_t max_file_size;
+    int max_recursion;
+    int max_files;
+    int max_scan_time_ms;
+    int concurrent_reload;
+    int disable_cache;
+    int64_t spill_threshold;
+};
+
+static pthread_once_t av_once = PTHREAD_ONCE_INIT;
+static cl_error_t av_cl_init_rc;
+
+/* av_lock guards the engine pointer, its info and the settings. */
+static pthread_mutex_t av_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cl_engine *av_engine;
+static struct av_engine_info av_info;
+static struct av_settings av_set;
+static int av_ready;            /* av_init() done, av_shutdown() not yet */
+static int av_dropped;          /* a blocking reload dropped the engine */
+static unsigned int av_generation;
+
+/* One load at a time; scans never take this lock. */
+static pthread_mutex_t av_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t av_last_fp;     /* directory state at the last load attempt */
+
+/* The watch thread. */
+static pthread_mutex_t av_watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t av_watch_cond;
+static pthread_t av_watch_thread;
+static int av_watch_running;
+static int av_watch_stop;
+static int av_watch_request;
+static int av_watch_interval_ms;
+
+/* libclamav messages are logged at their level only while this thread loads. */
+static __thread int av_in_load;
+
+/* Database file extensions libclamav loads from a directory (readdb.h). */
+static const char *const av_db_ext[] = {
+    ".db", ".hdb", ".hdu", ".fp", ".mdb", ".mdu", ".hsb", ".hsu", ".sfp",
+    ".msb", ".msu", ".ndb", ".ndu", ".ldb", ".ldu", ".sdb", ".zmd", ".rmd",
+    ".pdb", ".gdb", ".wdb", ".cbc", ".ftm", ".cfg", ".cvd", ".cld", ".cud",
+    ".cdb", ".cat", ".crb", ".idb", ".ioc", ".yar", ".yara", ".pwdb",
+    ".ign", ".ign2", ".imp",
+};
+
+/* Starts of a message that libclamav's file type table calls mail. */
+static const char *const av_mail_starts[] = { "Received: ", "Return-Path: ", "From " };
+
+/* ---------------------------------------------------------------- names */
+
+/* The result as a word for logs and headers. */
+const char *av_result_name(enum av_result r)
+{
+    switch (r) {
+    case AV_CLEAN: return "clean";
+    case AV_INFECTED: return "infected";
+    case AV_UNSCANNABLE: return "unscannable";
+    case AV_ERROR: return "error";
+    case AV_UNAVAILABLE: return "unavailable";
+    }
+    return "unknown";
+}
+
+/* Why unscannable, as a word. */
+const char *av_reason_name(enum av_reason r)
+{
+    switch (r) {
+    case AV_REASON_NONE: return "none";
+    case AV_REASON_ENCRYPTED: return "encrypted";
+    case AV_REASON_LIMIT: return "limit";
+    }
+    return "unknown";
+}
+
+/* ---------------------------------------------------------------- options */
+
+/* Fill in the defaults. */
+void av_options_defaults(struct av_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->database_dir = AV_DEFAULT_DATABASE_DIR;
+    o->temp_dir = NULL;
+    o->max_scan_size = AV_DEFAULT_MAX_SCAN_SIZE;
+    o->max_file_size = AV_DEFAULT_MAX_FILE_SIZE;
+    o->max_recursion = AV_DEFAULT_MAX_RECURSION;
+    o->max_files = AV_DEFAULT_MAX_FILES;
+    o->max_scan_time_ms = AV_DEFAULT_MAX_SCAN_TIME_MS;
+    o->concurrent_reload = 1;
+    o->disable_cache = 0;
+    o->spill_threshold = AV_DEFAULT_SPILL_THRESHOLD;
+}
+
+/* Reject values libclamav cannot take; 0 if the options are usable. */
+static int av_options_check(const struct av_options *o)
+{
+    if (o->database_dir == NULL || o->database_dir[0] == '\0') {
+        log_error("av: no database directory");
+        return -1;
+    }
+    /* libclamav keeps sizes in 64 bits but counts and times in 32. */
+    if (o->max_scan_size <= 0 || o->max_file_size <= (int64_t) AV_PREFIX_MAX
+        || o->max_recursion <= 0 || o->max_files <= 0 || o->max_scan_time_ms <= 0
+        || o->spill_threshold < 0) {
+        log_error("av: scan limits and the spill threshold must be positive");
+        return -1;
+    }
+    return 0;
+}
+
+/* Free the strings; the struct is zeroed. */
+static void av_settings_free(struct av_settings *s)
+{
+    mem_free(s->database_dir);
+    mem_free(s->temp_dir);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Settings from checked options, strings copied. */
+static void av_settings_from_options(struct av_settings *s, const struct av_options *o)
+{
+    s->database_dir = mem_strdup(o->database_dir);
+    s->temp_dir = o->temp_dir != NULL && o->temp_dir[0] != '\0' ? mem_strdup(o->temp_dir) : NULL;
+    s->max_scan_size = o->max_scan_size;
+    s->max_file_size = o->max_file_size;
+    s->max_recursion = o->max_recursion;
+    s->max_files = o->max_files;
+    s->max_scan_time_ms = o->max_scan_time_ms;
+    s->concurrent_reload = o->concurrent_reload != 0;
+    s->disable_cache = o->disable_cache != 0;
+    s->spill_threshold = o->spill_threshold;
+}
+
+/* A deep copy, so a load works on settings nobody else changes. */
+static void av_settings_copy(struct av_settings *dst, const struct av_settings *src)
+{
+    *dst = *src;
+    dst->database_dir = src->database_dir != NULL ? mem_strdup(src->database_dir) : NULL;
+    dst->temp_dir = src->temp_dir != NULL ? mem_strdup(src->temp_dir) : NULL;
+}
+
+/* ---------------------------------------------------------------- libclamav */
+
+/* libclamav's messages into our log; scan-time text is untrusted. */
+static void av_on_message(enum cl_msg severity, const char *fullmsg, const char *msg, void *ctx)
+{
+    str line = STR_INIT;
+    ssize_t len;
+    int level;
+
+    (void) fullmsg;
+    (void) ctx;
+    if (msg == NULL)
+        return;
+    if (!av_in_load)
+        level = LOG_LVL_DEBUG;
+    else if (severity == CL_MSG_ERROR)
+        level = LOG_LVL_ERROR;
+    else if (severity == CL_MSG_WARN)
+        level = LOG_LVL_WARNING;
+    else
+        level = LOG_LVL_DEBUG;
+    if (level > log_get_level())
+        return;
+    len = (ssize_t) strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        len--;
+    str_add_escaped(&line, msg, len, 1000);
+    log_msg(level, "av: libclamav: %s", str_cstr(&line));
+    str_free(&line);
+}
+
+/* Remember the alert name of this scan (see the file comment). */
+static void av_on_virus(int fd, const char *virname, void *ctx)
+{
+    const char **name = ctx;
+
+    (void) fd;
+    if (name != NULL && virname != NULL)
+        *name = virname;
+}
+
+/* Process-wide libclamav set-up: the message hook must precede cl_init. */
+static void av_cl_init_once(void)
+{
+    cl_set_clcb_msg(av_on_message);
+    av_cl_init_rc = cl_init(CL_INIT_DEFAULT);
+}
+
+/* Set one numeric engine field; 0 or -1 with err set. */
+static int av_set_num(struct cl_engine *e, enum cl_engine_field f, long long v, const char *what, str *err)
+{
+    cl_error_t rc = cl_engine_set_num(e, f, v);
+
+    if (rc != CL_SUCCESS) {
+        str_addf(err, "cannot set %s: %s", what, cl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* A compiled engine for s, or NULL with err set. */
+static struct cl_engine *av_engine_build(const struct av_settings *s, unsigned int *signo, str *err)
+{
+    struct cl_engine *e;
+    cl_error_t rc;
+
+    *signo = 0;
+    e = cl_engine_new();
+    if (e == NULL) {
+        str_adds(err, "cannot create an engine");
+        return NULL;
+    }
+    /* Limits before compiling: changing them on an engine in use is not thread-safe. */
+    if (av_set_num(e, CL_ENGINE_MAX_SCANSIZE, s->max_scan_size, "max scan size", err) < 0
+        || av_set_num(e, CL_ENGINE_MAX_FILESIZE, s->max_file_size, "max file size", err) < 0
+        || av_set_num(e, CL_ENGINE_MAX_RECURSION, s->max_recursion, "max recursion", err) < 0
+        || av_set_num(e, CL_ENGINE_MAX_FILES, s->max_files, "max files", err) < 0
+        || av_set_num(e, CL_ENGINE_MAX_SCANTIME, s->max_scan_time_ms, "max scan time", err) < 0
+        || (s->disable_cache
+            && av_set_num(e, CL_ENGINE_DISABLE_CACHE, 1, "disable cache", err) < 0))
+        goto fail;
+    if (s->temp_dir != NULL && (rc = cl_engine_set_str(e, CL_ENGINE_TMPDIR, s->temp_dir)) != CL_SUCCESS) {
+        str_addf(err, "cannot set the temporary directory: %s", cl_strerror(rc));
+        goto fail;
+    }
+    cl_engine_set_clcb_virus_found(e, av_on_virus);
+
+    av_in_load = 1;
+    rc = cl_load(s->database_dir, e, signo, CL_DB_STDOPT);
+    if (rc == CL_SUCCESS) {
+        if (*signo == 0)
+            str_adds(err, "no signatures");
+        else if ((rc = cl_engine_compile(e)) != CL_SUCCESS)
+            str_addf(err, "compile: %s", cl_strerror(rc));
+    } else {
+        str_adds(err, cl_strerror(rc));
+    }
+    av_in_load = 0;
+    if (err->len > 0)
+        goto fail;
+    return e;
+
+fail:
+    cl_engine_free(e);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- directory state */
+
+/* Is name a file cl_load() reads from a directory? */
+static int av_is_db_name(const char *name)
+{
+    size_t n = strlen(name);
+    size_t i;
+
+    if (name[0] == '.')
+        return 0;
+    for (i = 0; i < NELEM(av_db_ext); i++) {
+        size_t el = strlen(av_db_ext[i]);
+
+        if (n > el && strcasecmp(name + n - el, av_db_ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* FNV-1a over len bytes, continuing from h. */
+static uint64_t av_fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/*
+ * A hash of the database files' names and metadata, independent of the
+ * order readdir() returns them in. A missing directory hashes like an
+ * empty one: neither has anything to load.
+ */
+static uint64_t av_fingerprint(const char *dir)
+{
+    DIR *d;
+    struct dirent *de;
+    uint64_t sum = 0, count = 0, h;
+
+    d = opendir(dir);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int64_t meta[7];
+
+        if (!av_is_db_name(de->d_name))
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        meta[0] = (int64_t) st.st_size;
+        meta[1] = (int64_t) st.st_mtim.tv_sec;
+        meta[2] = (int64_t) st.st_mtim.tv_nsec;
+        meta[3] = (int64_t) st.st_ctim.tv_sec;
+        meta[4] = (int64_t) st.st_ctim.tv_nsec;
+        meta[5] = (int64_t) st.st_ino;
+        meta[6] = (int64_t) st.st_dev;
+        h = av_fnv(0xcbf29ce484222325ULL, de->d_name, strlen(de->d_name) + 1);
+        h = av_fnv(h, meta, sizeof(meta));
+        sum += h;
+        count++;
+    }
+    if (d != NULL)
+        closedir(d);
+    h = av_fnv(0xcbf29ce484222325ULL, &sum, sizeof(sum));
+    return av_fnv(h, &count, sizeof(count));
+}
+
+/* ---------------------------------------------------------------- load and reload */
+
+/* Load the databases with the current settings and swap the engine in. */
+static int av_load(const char *why)
+{
+    struct av_settings s;
+    struct av_engine_info info;
+    struct cl_engine *e, *old = NULL;
+    str err = STR_INIT;
+    unsigned int signo;
+    uint64_t fp;
+    int64_t t0;
+    int have_old;
+
+    pthread_mutex_lock(&av_lock);
+    av_settings_copy(&s, &av_set);
+    pthread_mutex_unlock(&av_lock);
+
+    fp = av_fingerprint(s.database_dir);
+    if (!s.concurrent_reload) {
+        pthread_mutex_lock(&av_lock);
+        old = av_engine;
+        av_engine = NULL;
+        av_info.loaded = 0;
+        av_dropped = old != NULL;
+        pthread_mutex_unlock(&av_lock);
+        if (old != NULL)
+            cl_engine_free(old);
+    }
+
+    t0 = clock_now_ms();
+    e = av_engine_build(&s, &signo, &err);
+    __atomic_store_n(&av_last_fp, fp, __ATOMIC_RELEASE);
+    if (e == NULL) {
+        pthread_mutex_lock(&av_lock);
+        av_dropped = 0;
+        have_old = av_engine != NULL;
+        pthread_mutex_unlock(&av_lock);
+        log_error("av: cannot load the signature database %s (%s): %s; %s", s.database_dir, why,
+                  str_cstr(&err), have_old ? "keeping the loaded database"
+                                           : "scans return unavailable until a database loads");
+        str_free(&err);
+        av_settings_free(&s);
+        return -1;
+    }
+
+    memset(&info, 0, sizeof(info));
+    info.loaded = 1;
+    info.version = cl_retver();
+    info.signatures = signo;
+    info.db_version = (unsigned int) cl_engine_get_num(e, CL_ENGINE_DB_VERSION, NULL);
+    info.db_time = (int64_t) cl_engine_get_num(e, CL_ENGINE_DB_TIME, NULL);
+    info.loaded_at = (int64_t) time(NULL);
+    info.load_ms = clock_now_ms() - t0;
+
+    pthread_mutex_lock(&av_lock);
+    old = av_engine;
+    av_engine = e;
+    info.generation = ++av_generation;
+    av_info = info;
+    av_dropped = 0;
+    pthread_mutex_unlock(&av_lock);
+    /* Scans still holding the old engine keep it alive until they end. */
+    if (old != NULL)
+        cl_engine_free(old);
+
+    log_notice("av: loaded %u signatures from %s in %lld ms (%s, database version %u, load %u)",
+               info.signatures, s.database_dir, (long long) info.load_ms, why, info.db_version,
+               info.generation);
+    av_settings_free(&s);
+    return 0;
+}
+
+/* Set up libclamav and load the databases; see av.h. */
+int av_init(const struct av_options *o)
+{
+    struct av_settings s;
+    int rc;
+
+    if (av_options_check(o) < 0)
+        return -1;
+    pthread_once(&av_once, av_cl_init_once);
+    if (av_cl_init_rc != CL_SUCCESS) {
+        log_error("av: libclamav initialisation failed: %s", cl_strerror(av_cl_init_rc));
+        return -1;
+    }
+    if (o->temp_dir != NULL && o->temp_dir[0] != '\0' && access(o->temp_dir, W_OK | X_OK) < 0)
+        log_warning("av: temporary directory %s: %s", o->temp_dir, strerror(errno));
+
+    av_settings_from_options(&s, o);
+    pthread_mutex_lock(&av_reload_lock);
+    pthread_mutex_lock(&av_lock);
+    if (av_ready) {
+        pthread_mutex_unlock(&av_lock);
+        pthread_mutex_unlock(&av_reload_lock);
+        av_settings_free(&s);
+        log_error("av: already initialised");
+        return -1;
+    }
+    av_set = s;
+    av_ready = 1;
+    pthread_mutex_unlock(&av_lock);
+    rc = av_load("start");
+    pthread_mutex_unlock(&av_reload_lock);
+    if (rc < 0)
+        log_warning("av: virus scanning unavailable: no usable database in %s", o->database_dir);
+    return 0;
+}
+
+/* Stop watching and drop the engine. */
+void av_shutdown(void)
+{
+    struct cl_engine *e;
+
+    av_stop_watch();
+    pthread_mutex_lock(&av_reload_lock);
+    pthread_mutex_lock(&av_lock);
+    e = av_engine;
+    av_engine = NULL;
+    memset(&av_info, 0, sizeof(av_info));
+    av_settings_free(&av_set);
+    av_ready = 0;
+    av_dropped = 0;
+    pthread_mutex_unlock(&av_lock);
+    pthread_mutex_unlock(&av_reload_lock);
+    if (e != NULL)
+        cl_engine_free(e);
+}
+
+/* Load the databases again, with new options if o is set; see av.h. */
+int av_reload(const struct av_options *o)
+{
+    struct av_settings s, old;
+    int rc;
+
+    if (o != NULL && av_options_check(o) < 0)
+        return -1;
+    pthread_mutex_lock(&av_reload_lock);
+    pthread_mutex_lock(&av_lock);
+    if (!av_ready) {
+        pthread_mutex_unlock(&av_lock);
+        pthread_mutex_unlock(&av_reload_lock);
+        log_error("av: reload before initialisation");
+        return -1;
+    }
+    if (o != NULL) {
+        av_settings_from_options(&s, o);
+        old = av_set;
+        av_set = s;
+    } else {
+        memset(&old, 0, sizeof(old));
+    }
+    pthread_mutex_unlock(&av_lock);
+    av_settings_free(&old);
+    rc = av_load("reload");
+    pthread_mutex_unlock(&av_reload_lock);
+    return rc;
+}
+
+/* Has the database directory changed since the last load attempt? */
+int av_check_changed(void)
+{
+    char *dir;
+    uint64_t fp;
+
+    pthread_mutex_lock(&av_lock);
+    dir = av_ready ? mem_strdup(av_set.database_dir) : NULL;
+    pthread_mutex_unlock(&av_lock);
+    if (dir == NULL)
+        return 0;
+    fp = av_fingerprint(dir);
+    mem_free(dir);
+    return fp != __atomic_load_n(&av_last_fp, __ATOMIC_ACQUIRE);
+}
+
+/* Reload when asked, or when the directory changed (like clamd's SelfCheck). */
+static void *av_watch_main(void *arg)
+{
+    int64_t next_check;
+
+    (void) arg;
+    pthread_mutex_lock(&av_watch_lock);
+    next_check = clock_now_ms() + av_watch_interval_ms;
+    while (!av_watch_stop) {
+        int requested, check = 0;
+
+        if (!av_watch_request) {
+            if (av_watch_interval_ms > 0) {
+                int64_t wait_ms = next_check - clock_now_ms();
+                struct timespec ts;
+
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                if (wait_ms > 0) {
+                    ts.tv_sec += wait_ms / 1000;
+                    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+                    if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                    }
+                    pthread_cond_timedwait(&av_watch_cond, &av_watch_lock, &ts);
+                }
+                if (clock_now_ms() >= next_check) {
+                    check = 1;
+                    next_check = clock_now_ms() + av_watch_interval_ms;
+                }
+            } else {
+                pthread_cond_wait(&av_watch_cond, &av_watch_lock);
+            }
+        }
+        if (av_watch_stop)
+            break;
+        requested = av_watch_request;
+        av_watch_request = 0;
+        if (!requested && !check)
+            continue;
+        pthread_mutex_unlock(&av_watch_lock);
+        if (requested) {
+            av_reload(NULL);
+        } else if (av_check_changed()) {
+            log_info("av: the signature database changed, reloading");
+            av_reload(NULL);
+        }
+        pthread_mutex_lock(&av_watch_lock);
+    }
+    pthread_mutex_unlock(&av_watch_lock);
+    return NULL;
+}
+
+/* Start the watch thread; see av.h. */
+int av_start_watch(int interval_ms)
+{
+    pthread_condattr_t ca;
+    sigset_t all, old;
+    int rc;
+
+    pthread_mutex_lock(&av_watch_lock);
+    if (av_watch_running) {
+        av_watch_interval_ms = interval_ms > 0 ? interval_ms : 0;
+        pthread_cond_signal(&av_watch_cond);
+        pthread_mutex_unlock(&av_watch_lock);
+        return 0;
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&av_watch_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    av_watch_interval_ms = interval_ms > 0 ? interval_ms : 0;
+    av_watch_stop = 0;
+    av_watch_request = 0;
+    /* Signals stay with the threads that handle them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&av_watch_thread, NULL, av_watch_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&av_watch_cond);
+        pthread_mutex_unlock(&av_watch_lock);
+        log_error("av: cannot start the database watch thread: %s", strerror(rc));
+        return -1;
+    }
+    av_watch_running = 1;
+    pthread_mutex_unlock(&av_watch_lock);
+    return 0;
+}
+
+/* Stop the watch thread, waiting for a reload it runs. */
+void av_stop_watch(void)
+{
+    pthread_mutex_lock(&av_watch_lock);
+    if (!av_watch_running) {
+        pthread_mutex_unlock(&av_watch_lock);
+        return;
+    }
+    av_watch_stop = 1;
+    pthread_cond_signal(&av_watch_cond);
+    pthread_mutex_unlock(&av_watch_lock);
+    pthread_join(av_watch_thread, NULL);
+    pthread_mutex_lock(&av_watch_lock);
+    av_watch_running = 0;
+    pthread_cond_destroy(&av_watch_cond);
+    pthread_mutex_unlock(&av_watch_lock);
+}
+
+/* Ask the watch thread for a reload. */
+void av_request_reload(void)
+{
+    pthread_mutex_lock(&av_watch_lock);
+    if (av_watch_running) {
+        av_watch_request = 1;
+        pthread_cond_signal(&av_watch_cond);
+        pthread_mutex_unlock(&av_watch_lock);
+        return;
+    }
+    pthread_mutex_unlock(&av_watch_lock);
+    log_warning("av: reload requested with no watch thread running; reloading now");
+    av_reload(NULL);
+}
+
+/* ---------------------------------------------------------------- engine info */
+
+/* A copy of the current engine's description. */
+void av_engine_info(struct av_engine_info *info)
+{
+    pthread_mutex_lock(&av_lock);
+    *info = av_info;
+    pthread_mutex_unlock(&av_lock);
+    info->version = cl_retver();
+}
+
+/* One line naming the engine and its database, for a header. */
+void av_engine_describe(str *out)
+{
+    struct av_engine_info info;
+    char when[64];
+    struct tm tm;
+    time_t t;
+
+    av_engine_info(&info);
+    if (!info.loaded) {
+        str_addf(out, "ClamAV %s (no database)", info.version);
+        return;
+    }
+    t = (time_t) info.db_time;
+    if (info.db_version != 0 && info.db_time > 0 && gmtime_r(&t, &tm) != NULL
+        && strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) > 0)
+        str_addf(out, "ClamAV %s/%u/%s", info.version, info.db_version, when);
+    else
+        str_addf(out, "ClamAV %s (%u signatures)", info.version, info.signatures);
+}
+
+/* ---------------------------------------------------------------- scanning */
+
+/* An empty report. */
+void av_report_init(struct av_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    str_init(&r->detail);
+}
+
+/* Release the detail text; the report is empty and usable again. */
+void av_report_free(struct av_report *r)
+{
+    str_free(&r->detail);
+    av_report_init(r);
+}
+
+/* Clear a report for the next scan, keeping its buffer. */
+static void av_report_reset(struct av_report *r)
+{
+    r->result = AV_CLEAN;
+    r->reason = AV_REASON_NONE;
+    str_reset(&r->detail);
+    r->scanned_bytes = 0;
+    r->elapsed_ms = 0;
+    r->generation = 0;
+}
+
+/* What a scan reads: an optional prefix, then a message in memory or a file. */
+struct av_source {
+    const char *prefix;
+    size_t prefix_len;
+    const unsigned char *mem;   /* NULL: read fd */
+    int fd;
+    size_t len;                 /* message bytes, prefix not counted */
+};
+
+/* pread() over prefix + message, for cl_fmap_open_handle. */
+static off_t av_source_pread(void *handle, void *buf, size_t count, off_t offset)
+{
+    struct av_source *s = handle;
+    unsigned char *out = buf;
+    size_t total = s->prefix_len + s->len;
+    size_t off, done = 0;
+
+    if (offset < 0)
+        return -1;
+    off = (size_t) offset;
+    if (off >= total)
+        return 0;
+    if (count > total - off)
+        count = total - off;
+    if (off < s->prefix_len) {
+        size_t n = s->prefix_len - off < count ? s->prefix_len - off : count;
+
+        memcpy(out, s->prefix + off, n);
+        done = n;
+    }
+    while (done < count) {
+        size_t moff = off + done - s->prefix_len;
+        ssize_t n;
+
+        if (s->mem != NULL) {
+            memcpy(out + done, s->mem + moff, count - done);
+            done = count;
+            break;
+        }
+        n = pread(s->fd, out + done, count - done, (off_t) moff);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return done > 0 ? (off_t) done : -1;
+        if (n == 0)
+            break;
+        done += (size_t) n;
+    }
+    return (off_t) done;
+}
+
+/* Choose the prefix from the first bytes of the message. */
+static void av_source_prefix(struct av_source *s, const unsigned char *head, size_t n)
+{
+    const unsigned char *nl;
+    size_t i;
+
+    for (i = 0; i < NELEM(av_mail_starts); i++) {
+        size_t l = strlen(av_mail_starts[i]);
+
+        if (n >= l && memcmp(head, av_mail_starts[i], l) == 0) {
+            s->prefix = NULL;
+            s->prefix_len = 0;
+            return;
+        }
+    }
+    nl = memchr(head, '\n', n);
+    if (nl != NULL && (nl == head || nl[-1] != '\r')) {
+        s->prefix = AV_PREFIX_LF;
+        s->prefix_len = sizeof(AV_PREFIX_LF) - 1;
+    } else {
+        s->prefix = AV_PREFIX_CRLF;
+        s->prefix_len = sizeof(AV_PREFIX_CRLF) - 1;
+    }
+}
+
+/* A reference on the current engine, or NULL with the reason in r. */
+static struct cl_engine *av_engine_get(struct av_report *r)
+{
+    struct cl_engine *e;
+
+    pthread_mutex_lock(&av_lock);
+    e = av_engine;
+    if (e != NULL) {
+        cl_engine_addref(e);
+        r->generation = av_info.generation;
+    } else {
+        r->result = AV_UNAVAILABLE;
+        str_adds(&r->detail, !av_ready ? "scanner not initialised"
+                             : av_dropped ? "signature database reloading"
+                             : "no signature database loaded");
+    }
+    pthread_mutex_unlock(&av_lock);
+    return e;
+}
+
+/* Turn libclamav's answer into a result. */
+static void av_classify(cl_error_t rc, const char *name, struct av_report *r)
+{
+    switch (rc) {
+    case CL_CLEAN:
+        r->result = AV_CLEAN;
+        return;
+    case CL_VIRUS:
+        if (name == NULL) {
+            r->result = AV_INFECTED;
+            str_adds(&r->detail, "unnamed signature");
+        } else if (strncmp(name, AV_NAME_LIMITS, strlen(AV_NAME_LIMITS)) == 0) {
+            r->result = AV_UNSCANNABLE;
+            r->reason = AV_REASON_LIMIT;
+            str_adds(&r->detail, name);
+        } else if (strncmp(name, AV_NAME_ENCRYPTED, strlen(AV_NAME_ENCRYPTED)) == 0) {
+            r->result = AV_UNSCANNABLE;
+            r->reason = AV_REASON_ENCRYPTED;
+            str_adds(&r->detail, name);
+        } else {
+            r->result = AV_INFECTED;
+            str_adds(&r->detail, name);
+        }
+        return;
+    case CL_ETIMEOUT:
+    case CL_EMAXREC:
+    case CL_EMAXSIZE:
+    case CL_EMAXFILES:
+        r->result = AV_UNSCANNABLE;
+        r->reason = AV_REASON_LIMIT;
+        str_adds(&r->detail, cl_strerror(rc));
+        return;
+    default:
+        r->result = AV_ERROR;
+        str_adds(&r->detail, cl_strerror(rc));
+        return;
+    }
+}
+
+/* Scan a source with the current engine. */
+static enum av_result av_scan_source(struct av_source *src, struct av_report *r)
+{
+    struct cl_scan_options opts;
+    struct cl_engine *e;
+    cl_fmap_t *map;
+    const char *virname = NULL, *alert = NULL;
+    unsigned long scanned = 0;
+    int64_t t0 = clock_now_ms();
+    cl_error_t rc;
+
+    av_report_reset(r);
+    e = av_engine_get(r);
+    if (e == NULL)
+        return r->result;
+
+    if (src->mem != NULL && src->prefix_len == 0)
+        map = cl_fmap_open_memory(src->mem, src->len);
+    else
+        map = cl_fmap_open_handle(src, 0, src->prefix_len + src->len, av_source_pread, src->mem == NULL);
+    if (map == NULL) {
+        cl_engine_free(e);
+        r->result = AV_ERROR;
+        str_adds(&r->detail, "cannot map the message");
+        log_warning("av: scan failed: cannot map a message of %zu bytes", src->len);
+        return r->result;
+    }
+
+    memset(&opts, 0, sizeof(opts));
+    opts.general = CL_SCAN_GENERAL_HEURISTICS;
+    opts.parse = CL_SCAN_PARSE_ARCHIVE | CL_SCAN_PARSE_ELF | CL_SCAN_PARSE_PDF | CL_SCAN_PARSE_SWF
+                 | CL_SCAN_PARSE_HWP3 | CL_SCAN_PARSE_XMLDOCS | CL_SCAN_PARSE_MAIL
+                 | CL_SCAN_PARSE_OLE2 | CL_SCAN_PARSE_HTML | CL_SCAN_PARSE_PE
+                 | CL_SCAN_PARSE_ONENOTE | CL_SCAN_PARSE_IMAGE
+                 | CL_SCAN_PARSE_IMAGE_FUZZY_HASH;
+    opts.heuristic = CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+
+    rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e, &opts, &alert);
+    cl_fmap_close(map);
+    /* Names live in the engine: copy them before dropping it. */
+    av_classify(rc, virname != NULL ? virname : alert, r);
+    cl_engine_free(e);
+
+    r->scanned_bytes = (int64_t) scanned * CL_COUNT_PRECISION;
+    r->elapsed_ms = clock_now_ms() - t0;
+    if (r->result == AV_ERROR)
+        log_warning("av: scan failed: %s", str_cstr(&r->detail));
+    log_debug("av: scanned %zu bytes in %lld ms: %s %s", src->len, (long long) r->elapsed_ms,
+              av_result_name(r->result), str_cstr(&r->detail));
+    return r->result;
+}
+
+/* Scan a message in memory. */
+enum av_result av_scan_mem(const void *msg, ssize_t len, struct av_report *r)
+{
+    struct av_source src;
+
+    if (len < 0)
+        log_panic("av_scan_mem: negative length %zd", len);
+    memset(&src, 0, sizeof(src));
+    src.mem = msg != NULL ? msg : (const unsigned char *) "";
+    src.fd = -1;
+    src.len = msg != NULL ? (size_t) len : 0;
+    av_source_prefix(&src, src.mem, src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
+    return av_scan_source(&src, r);
+}
+
+/* Scan the first len bytes of an open file. */
+static enum av_result av_scan_fd_len(int fd, size_t len, struct av_report *r)
+{
+    struct av_source src;
+    unsigned char head[AV_HEAD_BYTES];
+    ssize_t n;
+
+    do
+        n = pread(fd, head, len < sizeof(head) ? len : sizeof(head), 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        av_report_reset(r);
+        r->result = AV_ERROR;
+        str_addf(&r->detail, "read: %s", strerror(errno));
+        log_warning("av: scan failed: %s", str_cstr(&r->detail));
+        return r->result;
+    }
+    memset(&src, 0, sizeof(src));
+    src.fd = fd;
+    src.len = len;
+    av_source_prefix(&src, head, (size_t) n);
+    return av_scan_source(&src, r);
+}
+
+/* Scan a whole open file. */
+enum av_result av_scan_fd(int fd, struct av_report *r)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        av_report_reset(r);
+        r->result = AV_ERROR;
+        str_addf(&r->detail, "fstat: %s", strerror(errno));
+        return r->result;
+    }
+    return av_scan_fd_len(fd, (size_t) st.st_size, r);
+}
+
+/* Scan a file by name. */
+enum av_result av_scan_file(const char *path, struct av_report *r)
+{
+    enum av_result res;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        av_report_reset(r);
+        r->result = AV_ERROR;
+        str_addf(&r->detail, "open: %s", strerror(errno));
+        return r->result;
+    }
+    res = av_scan_fd(fd, r);
+    close(fd);
+    return res;
+}
+
+/* ---------------------------------------------------------------- message buffer */
+
+/* An empty buffer with the settings in force. */
+void av_buffer_init(struct av_buffer *b)
+{
+    memset(b, 0, sizeof(*b));
+    str_init(&b->mem);
+    b->fd = -1;
+    pthread_mutex_lock(&av_lock);
+    if (av_ready) {
+        b->spill_threshold = av_set.spill_threshold;
+        b->max_len = av_set.max_file_size;
+        b->temp_dir = av_set.temp_dir != NULL ? mem_strdup(av_set.temp_dir) : NULL;
+    } else {
+        b->spill_threshold = AV_DEFAULT_SPILL_THRESHOLD;
+        b->max_len = AV_DEFAULT_MAX_FILE_SIZE;
+    }
+    pthread_mutex_unlock(&av_lock);
+    /* Room for the prefix a scan may add: libclamav skips anything larger. */
+    b->max_len -= (int64_t) AV_PREFIX_MAX;
+}
+
+/* Release memory and the temporary file. */
+void av_buffer_free(struct av_buffer *b)
+{
+    str_free(&b->mem);
+    if (b->fd >= 0)
+        close(b->fd);
+    mem_free(b->temp_dir);
+    memset(b, 0, sizeof(*b));
+    b->fd = -1;
+}
+
+/* Write all of data, or -1 with errno set. */
+static int av_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* An unlinked temporary file in dir, or -1 with errno set. */
+static int av_tmpfile(const char *dir)
+{
+    str path = STR_INIT;
+    int fd, saved;
+
+    if (dir == NULL) {
+        dir = getenv("TMPDIR");
+        if (dir == NULL || dir[0] == '\0')
+            dir = "/tmp";
+    }
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    /* Some file systems cannot; anything else is a real error. */
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return -1;
+#endif
+    str_addf(&path, "%s/rampart-av-XXXXXX", dir);
+    fd = mkostemp(path.data, O_CLOEXEC);
+    saved = errno;
+    if (fd >= 0)
+        unlink(path.data);
+    str_free(&path);
+    errno = saved;
+    return fd;
+}
+
+/* Move the bytes held in memory to a temporary file. */
+static int av_buffer_spill(struct av_buffer *b)
+{
+    int fd = av_tmpfile(b->temp_dir);
+
+    if (fd < 0 || av_write_all(fd, b->mem.data, (size_t) b->mem.len) < 0) {
+        b->error = errno != 0 ? errno : EIO;
+        if (fd >= 0)
+            close(fd);
+        log_error("av: cannot spill a message to a temporary file in %s: %s",
+                  b->temp_dir != NULL ? b->temp_dir : "the default directory", strerror(b->error));
+        return -1;
+    }
+    b->fd = fd;
+    str_free(&b->mem);
+    return 0;
+}
+
+/* Append a chunk of the message; see av.h. */
+int av_buffer_add(struct av_buffer *b, const void *data, ssize_t len)
+{
+    int64_t room;
+
+    if (len < 0)
+        log_panic("av_buffer_add: negative length %zd", len);
+    if (b->error != 0)
+        return -1;
+    b->total += (int64_t) len;
+    room = b->max_len - b->len;
+    if (room <= 0 || len == 0)
+        return 0;
+    if ((int64_t) len > room)
+        len = (ssize_t) room;
+    if (b->fd < 0 && b->len + (int64_t) len > b->spill_threshold && av_buffer_spill(b) < 0)
+        return -1;
+    if (b->fd < 0) {
+        str_add(&b->mem, data, len);
+    } else if (av_write_all(b->fd, data, (size_t) len) < 0) {
+        b->error = errno;
+        log_error("av: cannot write a message to its temporary file: %s", strerror(b->error));
+        return -1;
+    }
+    b->len += (int64_t) len;
+    return 0;
+}
+
+/* Scan what the buffer holds. */
+enum av_result av_scan_buffer(const struct av_buffer *b, struct av_report *r)
+{
+    enum av_result res;
+
+    if (b->error != 0) {
+        av_report_reset(r);
+        r->result = AV_ERROR;
+        str_addf(&r->detail, "temporary file: %s", strerror(b->error));
+        return r->result;
+    }
+    if (b->fd >= 0)
+        res = av_scan_fd_len(b->fd, (size_t) b->len, r);
+    else
+        res = av_scan_mem(b->mem.data, b->mem.len, r);
+    /* Only the first max_len bytes were kept: clean is not proven. */
+    if (res == AV_CLEAN && b->total > b->len) {
+        r->result = AV_UNSCANNABLE;
+        r->reason = AV_REASON_LIMIT;
+        str_set(&r->detail, AV_NAME_LIMITS "MaxFileSize");
+        res = r->result;
+    }
+    return res;
+}

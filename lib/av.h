@@ -1,0 +1,160 @@
+/*
+ * av.h - in-process virus scanning of whole messages with libclamav.
+ *
+ * One signature engine per process, shared by every connection. Scans take
+ * a reference to the current engine and never wait for a reload: a reload
+ * builds a new engine beside the old one and swaps it in; the old engine is
+ * freed when its last scan ends. See av.c for the details.
+ */
+#ifndef RAMPART_AV_H
+#define RAMPART_AV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "str.h"
+
+#define AV_DEFAULT_DATABASE_DIR "/var/lib/clamav"
+#define AV_DEFAULT_MAX_SCAN_SIZE (100LL * 1024 * 1024)
+#define AV_DEFAULT_MAX_FILE_SIZE (25LL * 1024 * 1024)
+#define AV_DEFAULT_MAX_RECURSION 17
+#define AV_DEFAULT_MAX_FILES 10000
+#define AV_DEFAULT_MAX_SCAN_TIME_MS 60000
+#define AV_DEFAULT_SPILL_THRESHOLD (1024LL * 1024)
+#define AV_DEFAULT_SELF_CHECK_MS 60000
+
+/* Set up by the caller from the configuration; av_options_defaults() first. */
+struct av_options {
+    const char *database_dir;   /* signature databases (cl_load on the directory) */
+    const char *temp_dir;       /* libclamav's temporary files and spilled messages;
+                                   NULL or "" = $TMPDIR, else /tmp */
+    int64_t max_scan_size;      /* bytes scanned per message, extracted data included */
+    int64_t max_file_size;      /* largest message or embedded file scanned, bytes */
+    int max_recursion;          /* nesting depth of containers (MIME, archives) */
+    int max_files;              /* files extracted per container */
+    int max_scan_time_ms;       /* time spent on one message */
+    int concurrent_reload;      /* 1: build the new engine beside the old one (twice
+                                   the memory during a reload); 0: free the old
+                                   engine first, scans return AV_UNAVAILABLE meanwhile */
+    int disable_cache;          /* 1: no clean-file cache (benchmarks only) */
+    int64_t spill_threshold;    /* struct av_buffer keeps this many bytes in memory,
+                                   then moves to an unlinked file in temp_dir */
+};
+
+/* The closed set of scan outcomes. */
+enum av_result {
+    AV_CLEAN,        /* scanned completely, nothing found */
+    AV_INFECTED,     /* a signature matched: detail = its name */
+    AV_UNSCANNABLE,  /* not scanned completely: encrypted archive or a scan limit hit;
+                        detail = libclamav's alert name, reason says which */
+    AV_ERROR,        /* scanner failure (temporary files, memory, I/O): detail says why */
+    AV_UNAVAILABLE,  /* no signature database loaded (missing, or a blocking reload) */
+};
+
+/* Why a message is AV_UNSCANNABLE. */
+enum av_reason {
+    AV_REASON_NONE,
+    AV_REASON_ENCRYPTED,  /* an encrypted archive */
+    AV_REASON_LIMIT,      /* size, recursion, file count or scan time limit */
+};
+
+struct av_report {
+    enum av_result result;
+    enum av_reason reason;
+    str detail;                 /* see enum av_result; empty for AV_CLEAN */
+    int64_t scanned_bytes;      /* as counted by libclamav, in 4 KiB steps; 0 when it
+                                   stopped at a match */
+    int64_t elapsed_ms;
+    unsigned int generation;    /* which load of the database scanned it (0 = none) */
+};
+
+/* The loaded engine, for an X-Virus-Scanned style header and for logs. */
+struct av_engine_info {
+    int loaded;                 /* 0: no database, scans return AV_UNAVAILABLE */
+    const char *version;        /* libclamav version, e.g. "1.4.6" (static) */
+    unsigned int signatures;    /* signatures loaded */
+    unsigned int db_version;    /* version of the newest official database, 0 = unknown */
+    int64_t db_time;            /* its build time (Unix time), 0 = unknown */
+    int64_t loaded_at;          /* Unix time of the last successful load, 0 = never */
+    int64_t load_ms;            /* how long that load and compile took */
+    unsigned int generation;    /* successful loads so far */
+};
+
+/*
+ * A message being received: in memory up to the spill threshold, then in an
+ * unlinked temporary file. Bytes past the file size limit are counted but not
+ * kept (the scan then reports AV_UNSCANNABLE unless the kept part is infected).
+ */
+struct av_buffer {
+    str mem;
+    int fd;                     /* -1 while in memory */
+    int64_t len;                /* bytes kept */
+    int64_t total;              /* bytes offered */
+    int64_t spill_threshold;
+    int64_t max_len;
+    char *temp_dir;
+    int error;                  /* errno of a failed spill or write (sticky), 0 = none */
+};
+
+void av_options_defaults(struct av_options *o);
+
+/*
+ * Load the databases and compile the engine. Returns 0 when the scanner is
+ * set up, even without a usable database (logged; scans return
+ * AV_UNAVAILABLE until a reload succeeds); -1 on invalid options or when
+ * libclamav cannot start (logged). Call once, before threads scan.
+ */
+int av_init(const struct av_options *o);
+/* Stop the watch thread and drop the engine (scans in flight finish first). */
+void av_shutdown(void);
+
+/*
+ * Load the databases again into a new engine and swap it in. o = NULL keeps
+ * the options; new options (limits, directories) take effect with the new
+ * engine. Returns 0 on success; -1 when the database did not load (logged;
+ * with concurrent reload the old engine stays). Blocks for the load; one
+ * reload runs at a time.
+ */
+int av_reload(const struct av_options *o);
+/* 1 if the database directory changed since the last load attempt, else 0. */
+int av_check_changed(void);
+/*
+ * Start the background thread that reloads when the database directory
+ * changes (checked every interval_ms; 0 = no periodic check) or when
+ * av_request_reload() asks. Returns 0, or -1 if the thread cannot start.
+ */
+int av_start_watch(int interval_ms);
+void av_stop_watch(void);
+/* Ask the watch thread to reload soon and return at once; without a watch
+   thread, reload here. Not for signal handlers (takes locks). */
+void av_request_reload(void);
+
+void av_engine_info(struct av_engine_info *info);
+/* "ClamAV 1.4.6/27467/Wed Nov 20 09:34:12 2024", or with the signature count
+   when no official database version is known; appended to out. */
+void av_engine_describe(str *out);
+
+void av_report_init(struct av_report *r);
+void av_report_free(struct av_report *r);
+
+/* Scan a whole message (header fields, blank line, body) held in memory.
+   Every scan function resets r (av_report_init it once) and returns r->result. */
+enum av_result av_scan_mem(const void *msg, ssize_t len, struct av_report *r);
+/* Scan a whole message in an open file, from offset 0 to its size. */
+enum av_result av_scan_fd(int fd, struct av_report *r);
+enum av_result av_scan_file(const char *path, struct av_report *r);
+enum av_result av_scan_buffer(const struct av_buffer *b, struct av_report *r);
+
+/* Set up an empty buffer with the spill threshold, size limit and temp_dir in force. */
+void av_buffer_init(struct av_buffer *b);
+/* Append a chunk; -1 once spilling or writing failed (logged once; the scan
+   then reports AV_ERROR), else 0. */
+int av_buffer_add(struct av_buffer *b, const void *data, ssize_t len);
+/* Release memory and the temporary file; init again to reuse. */
+void av_buffer_free(struct av_buffer *b);
+
+const char *av_result_name(enum av_result r);
+const char *av_reason_name(enum av_reason r);
+
+#endif
