@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "cidr.h"
+#include "dnsbl.h"
 #include "listen.h"
 #include "log.h"
 #include "mem.h"
@@ -174,6 +175,26 @@ int config_parse_bool(const char *s, int *b)
     }
     return -1;
 }
+
+/* Extra checks of single list words, for parameters whose words have a syntax. */
+static int config_check_dnsbl_site(const char *word, str *why)
+{
+    struct dnsbl_spec spec;
+    int rc = dnsbl_spec_parse(word, &spec, why);
+
+    if (rc == 0)
+        dnsbl_spec_clear(&spec);
+    while (why->len > 0 && why->data[why->len - 1] == '\n')
+        str_truncate(why, why->len - 1);
+    return rc;
+}
+
+static const struct {
+    const char *param;
+    int (*check)(const char *word, str *why);
+} config_word_checks[] = {
+    { "dnsbl_sites", config_check_dnsbl_site },
+};
 
 /* The words of an ENUM or ACTIONMAP parameter. */
 static const char *const *config_words(const struct config_param *p)
@@ -437,6 +458,10 @@ static int config_store(struct config *c, const struct config_param *p, const ch
                     return -1;
                 }
             }
+            for (size_t k = 0; k < NELEM(config_word_checks); k++)
+                if (strcmp(config_word_checks[k].param, p->name) == 0
+                    && config_word_checks[k].check(l->v[l->n - 1], why) != 0)
+                    return -1;
         }
         return 0;
     }

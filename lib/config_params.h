@@ -19,8 +19,13 @@
 #ifndef RAMPART_CONFIG_PARAMS_H
 #define RAMPART_CONFIG_PARAMS_H
 
-/* X(name, type, default, min, max) */
-#define CONFIG_PARAMS(X) \
+#include "config_policy.h"
+#include "config_metrics.h"
+
+/* X(name, type, default, min, max); the policy service and metrics have their own lists. */
+#define CONFIG_PARAMS(X) CONFIG_PARAMS_CORE(X) CONFIG_PARAMS_POLICY(X) CONFIG_PARAMS_METRICS(X)
+
+#define CONFIG_PARAMS_CORE(X) \
     /* listeners and process */ \
     X(milter_listen, LISTEN, "inet:127.0.0.1:8894", 0, 0) \
     X(policy_listen, LISTEN, "", 0, 0) \
@@ -79,6 +84,22 @@
     X(dmarc_report_file, STR, "", 0, 0) \
     X(dmarc_timeout, TIME, "10s", 100, 120000) \
     X(dmarc_max_lookups, INT, "32", 8, 256) \
+    /* DNS lists */ \
+    X(dnsbl_mode, CHECKMODE, "enforce", 0, 0) \
+    X(dnsbl_sites, LIST, "", 0, 0) \
+    X(dnsbl_local_block, LIST, "", 0, 0) \
+    X(dnsbl_local_allow, LIST, "", 0, 0) \
+    X(dnsbl_tag_score, INT, "1", 0, 1000000) \
+    X(dnsbl_quarantine_score, INT, "0", 0, 1000000) \
+    X(dnsbl_reject_score, INT, "3", 0, 1000000) \
+    X(dnsbl_public_suffix_list, STR, "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0) \
+    X(dnsbl_no_test_points, LIST, "", 0, 0) \
+    X(dnsbl_health_check_interval, TIME, "5m", 0, 86400000) \
+    X(dnsbl_broken_error_percent, INT, "50", 1, 100) \
+    X(dnsbl_broken_min_answers, INT, "20", 1, 100000) \
+    X(dnsbl_uri_max_domains, INT, "100", 1, 1000) \
+    X(dnsbl_fetch_txt, BOOL, "no", 0, 0) \
+    X(dnsbl_header, BOOL, "yes", 0, 0) \
     /* results */ \
     X(authserv_id, STR, "", 0, 0) \
     X(tag_subject_prefix, STR, "", 0, 0)
