@@ -11,6 +11,7 @@
 #include "str.h"
 
 struct dmarc_engine;
+struct dnsbl;
 
 /* Build every service from cfg; -1 with the reason in err. Starts threads: call after daemonizing. */
 int core_init(const struct config *cfg, str *err);
@@ -19,6 +20,10 @@ void core_shutdown(void);
 
 struct dns_resolver *core_resolver(void);
 const struct dmarc_engine *core_dmarc(void);
+/* The DNS lists in force, with a reference the caller drops (dnsbl_unref); NULL if none configured. */
+struct dnsbl *core_dnsbl(void);
+/* Rebuild the DNS lists from cfg (a reload); on error the old lists stay and err says why. */
+int core_reload_dnsbl(const struct config *cfg, str *err);
 
 /* The name rampart calls itself by: authserv_id, or the host name. */
 const char *core_hostname(const struct config *cfg, char *buf, size_t size);
