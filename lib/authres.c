@@ -57,7 +57,7 @@ struct authres_result *authres_add(struct authres *ar, const char *method, const
     memset(r, 0, sizeof(*r));
     r->method = mem_strdup(method);
     r->result = mem_strdup(result);
-    r->reason = reason ? mem_strdup(reason) : NULL;
+    r->reason = reason && reason[0] ? mem_strdup(reason) : NULL;
     return r;
 }
 

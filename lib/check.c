@@ -40,8 +40,11 @@ const struct check check_limits = {
 
 const struct check *const check_table[] = {
     &check_limits,
+    &check_dnsbl,
     &check_spf,
-    &check_dmarc,    /* after spf (and dkim): it uses their results */
+    &check_dkim,
+    &check_dmarc,    /* after spf and dkim: it uses their results */
+    &check_av,
 };
 
 const int check_count = (int) NELEM(check_table);

@@ -30,6 +30,13 @@ extern const int check_count;
 extern const struct check check_limits;
 extern const struct check check_spf;
 extern const struct check check_dmarc;
+extern const struct check check_dkim;
+extern const struct check check_av;
+extern const struct check check_dnsbl;
+
+struct dkim_results;
+/* This message's DKIM results for DMARC (NULL if not verified). */
+const struct dkim_results *check_dkim_results(const struct txn *t);
 
 struct spf_result;
 /* The SPF results of this message for DMARC (NULL if not evaluated). */

@@ -27,6 +27,7 @@
 
 #include "check.h"
 #include "core.h"
+#include "dkim.h"
 #include "dmarc.h"
 #include "log.h"
 #include "mem.h"
@@ -89,6 +90,8 @@ static void dmarc_eom(struct txn *t, int idx, int monitor)
     struct dmarc_auth auth;
     struct dmarc_result res;
     struct authres_result *ar;
+    const struct dkim_results *dk = check_dkim_results(t);
+    struct dmarc_dkim_input dkin[64];
     const char *arname, *override = NULL;
     str reason = STR_INIT;
     int action = VERDICT_ACCEPT, temporary = 0;
@@ -106,6 +109,15 @@ static void dmarc_eom(struct txn *t, int idx, int monitor)
         auth.helo.result = (enum dmarc_spf_result) helo->status;
         auth.helo.domain = helo->domain;
     }
+    for (int i = 0; dk && i < dk->count && auth.n_dkim < (int) NELEM(dkin); i++) {
+        if (dk->sig[i].domain == NULL)
+            continue;
+        dkin[auth.n_dkim].domain = dk->sig[i].domain;
+        dkin[auth.n_dkim].selector = dk->sig[i].selector;
+        dkin[auth.n_dkim].result = (enum dmarc_dkim_result) dk->sig[i].result;
+        auth.n_dkim++;
+    }
+    auth.dkim = dkin;
     dmarc_result_init(&res);
     dmarc_finish(ev, &auth, &res);
     t->dns_ms += clock_now_ms() - t0;

@@ -57,10 +57,14 @@ static const struct {
 static const char *const map_spf[] = { "none", "neutral", "pass", "fail", "softfail", "~temperror",
                                        "permerror", NULL };
 
+static const char *const map_dkim[] = { "none", "pass", "fail", "neutral", "policy", "permerror", "~temperror",
+                                        NULL };
+
 static const struct {
     const char *param;
     const char *const *words;
 } config_maps[] = {
+    { "dkim_actions", map_dkim },
     { "spf_mailfrom_actions", map_spf },
     { "spf_helo_actions", map_spf },
 };

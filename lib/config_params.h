@@ -70,6 +70,17 @@
     X(spf_timeout, TIME, "20s", 1000, 120000) \
     X(spf_max_dns_mechanisms, INT, "10", 1, 100) \
     X(spf_max_void_lookups, INT, "2", 1, 100) \
+    /* DKIM */ \
+    X(dkim_mode, CHECKMODE, "enforce", 0, 0) \
+    X(dkim_actions, ACTIONMAP, \
+      "none=accept, pass=accept, fail=accept, neutral=accept, policy=accept, permerror=accept, temperror=accept", \
+      0, 0) \
+    X(dkim_allow_sha1, BOOL, "no", 0, 0) \
+    X(dkim_min_rsa_bits, INT, "1024", 512, 16384) \
+    X(dkim_max_signatures, INT, "8", 0, 64) \
+    X(dkim_ignore_length_tag, BOOL, "no", 0, 0) \
+    X(dkim_clock_skew, TIME, "300s", 0, 86400000) \
+    X(dkim_timeout, TIME, "10s", 100, 60000) \
     /* DMARC */ \
     X(dmarc_mode, CHECKMODE, "enforce", 0, 0) \
     X(dmarc_spec, ENUM, "rfc9989", 0, 0) \
@@ -84,6 +95,23 @@
     X(dmarc_report_file, STR, "", 0, 0) \
     X(dmarc_timeout, TIME, "10s", 100, 120000) \
     X(dmarc_max_lookups, INT, "32", 8, 256) \
+    /* virus scanning */ \
+    X(av_mode, CHECKMODE, "enforce", 0, 0) \
+    X(av_database_dir, STR, "/var/lib/clamav", 0, 0) \
+    X(av_temp_dir, STR, "", 0, 0) \
+    X(av_infected_action, ACTION, "reject", 0, 0) \
+    X(av_unscannable_action, ACTION, "accept", 0, 0) \
+    X(av_error_action, TEMPACTION, "tempfail", 0, 0) \
+    X(av_unavailable_action, TEMPACTION, "tempfail", 0, 0) \
+    X(av_header, BOOL, "yes", 0, 0) \
+    X(av_spill_threshold, SIZE, "1m", 0, 1073741824) \
+    X(av_max_scan_size, SIZE, "100m", 1048576, 4294967296) \
+    X(av_max_file_size, SIZE, "25m", 65536, 2147483648) \
+    X(av_max_recursion, INT, "17", 1, 64) \
+    X(av_max_files, INT, "10000", 1, 1000000) \
+    X(av_max_scan_time, TIME, "60s", 100, 600000) \
+    X(av_self_check_interval, TIME, "60s", 0, 86400000) \
+    X(av_concurrent_reload, BOOL, "yes", 0, 0) \
     /* DNS lists */ \
     X(dnsbl_mode, CHECKMODE, "enforce", 0, 0) \
     X(dnsbl_sites, LIST, "", 0, 0) \

@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <time.h>
 
+#include "av.h"
 #include "core.h"
+#include "dkim.h"
 #include "dmarc.h"
 #include "dnsbl.h"
+#include "util.h"
 #include "dns_unbound.h"
 #include "log.h"
 #include "mem.h"
@@ -26,7 +30,61 @@ static struct {
     struct dmarc_engine *dmarc;
     struct dnsbl *dnsbl;         /* under lock: swapped by a reload */
     pthread_mutex_t lock;
-} core = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    int dkim_up, av_up;
+    /* DNS list health: a thread that checks the lists' test points */
+    pthread_t health_thread;
+    int health_running;
+    int64_t health_interval_ms;
+    pthread_cond_t health_cond;
+} core = { .lock = PTHREAD_MUTEX_INITIALIZER, .health_cond = PTHREAD_COND_INITIALIZER };
+
+/* Scanner options from the configuration. */
+static void core_av_options(const struct config *cfg, struct av_options *o)
+{
+    av_options_defaults(o);
+    o->database_dir = cfg->av_database_dir;
+    o->temp_dir = cfg->av_temp_dir;
+    o->max_scan_size = cfg->av_max_scan_size;
+    o->max_file_size = cfg->av_max_file_size;
+    o->max_recursion = (int) cfg->av_max_recursion;
+    o->max_files = (int) cfg->av_max_files;
+    o->max_scan_time_ms = (int) cfg->av_max_scan_time;
+    o->concurrent_reload = cfg->av_concurrent_reload;
+    o->spill_threshold = cfg->av_spill_threshold;
+}
+
+/* The health thread: check every list's test points now and then. */
+static void *core_health_loop(void *arg)
+{
+    (void) arg;
+    pthread_mutex_lock(&core.lock);
+    while (core.health_running) {
+        struct timespec ts;
+        struct dnsbl *d = core.dnsbl ? dnsbl_ref(core.dnsbl) : NULL;
+        int64_t wait = core.health_interval_ms;
+
+        pthread_mutex_unlock(&core.lock);
+        if (d) {
+            int broken = dnsbl_health_check(d, core.resolver, clock_now_ms() + 10000);
+
+            if (broken > 0)
+                log_debug("dnsbl: %d lists broken", broken);
+            dnsbl_unref(d);
+        }
+        pthread_mutex_lock(&core.lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (core.health_running)
+            pthread_cond_timedwait(&core.health_cond, &core.lock, &ts);
+    }
+    pthread_mutex_unlock(&core.lock);
+    return NULL;
+}
 
 /* Build the DNS lists from the configuration; NULL (no error) when none are configured. */
 static int core_dnsbl_build(const struct config *cfg, struct dnsbl **out, str *err)
@@ -100,10 +158,56 @@ static int core_dmarc_init(const struct config *cfg, str *err)
 /* Everything but the resolver. */
 static int core_init_rest(const struct config *cfg, str *err)
 {
+    if (!core.dkim_up) {
+        if (dkim_startup() != 0) {
+            str_adds(err, "cannot set up libopendkim");
+            return -1;
+        }
+        core.dkim_up = 1;
+    }
     if (core_dmarc_init(cfg, err) != 0)
         return -1;
     if (core_reload_dnsbl(cfg, err) != 0)
         return -1;
+    if (cfg->av_mode != CHECK_OFF) {
+        struct av_options o;
+
+        core_av_options(cfg, &o);
+        if (av_init(&o) != 0) {
+            str_adds(err, "cannot set up libclamav");
+            return -1;
+        }
+        core.av_up = 1;
+    }
+    return 0;
+}
+
+/* Background work. */
+void core_start(const struct config *cfg)
+{
+    if (core.av_up && cfg->av_self_check_interval > 0)
+        av_start_watch((int) cfg->av_self_check_interval);
+    if (core.dnsbl && cfg->dnsbl_health_check_interval > 0 && !core.health_running) {
+        core.health_running = 1;
+        core.health_interval_ms = cfg->dnsbl_health_check_interval;
+        if (pthread_create(&core.health_thread, NULL, core_health_loop, NULL) != 0) {
+            core.health_running = 0;
+            log_error("cannot start the DNS list health thread");
+        }
+    }
+}
+
+/* Reload what can be reloaded. */
+int core_reload(const struct config *cfg, str *err)
+{
+    if (core_reload_dnsbl(cfg, err) != 0)
+        return -1;
+    pthread_mutex_lock(&core.lock);
+    core.health_interval_ms = cfg->dnsbl_health_check_interval > 0 ? cfg->dnsbl_health_check_interval : 300000;
+    pthread_cond_broadcast(&core.health_cond);
+    pthread_mutex_unlock(&core.lock);
+    if (core.av_up)
+        av_request_reload();
     return 0;
 }
 
@@ -130,6 +234,21 @@ int core_init(const struct config *cfg, str *err)
 
 void core_shutdown(void)
 {
+    if (core.health_running) {
+        pthread_mutex_lock(&core.lock);
+        core.health_running = 0;
+        pthread_cond_broadcast(&core.health_cond);
+        pthread_mutex_unlock(&core.lock);
+        pthread_join(core.health_thread, NULL);
+    }
+    if (core.av_up) {
+        av_shutdown();
+        core.av_up = 0;
+    }
+    if (core.dkim_up) {
+        dkim_shutdown();
+        core.dkim_up = 0;
+    }
     if (core.dnsbl)
         dnsbl_unref(core.dnsbl);
     core.dnsbl = NULL;

@@ -15,6 +15,10 @@ struct dnsbl;
 
 /* Build every service from cfg; -1 with the reason in err. Starts threads: call after daemonizing. */
 int core_init(const struct config *cfg, str *err);
+/* Start the background work (scanner database watch, DNS list health checks); after core_init. */
+void core_start(const struct config *cfg);
+/* A reload: rebuild the DNS lists and ask the scanner to reload its database. Old state stays on error. */
+int core_reload(const struct config *cfg, str *err);
 /* Stop and free every service. */
 void core_shutdown(void);
 

@@ -232,9 +232,9 @@ static sfsistat milter_eom(SMFICTX *ctx)
     if (c == NULL)
         return SMFIS_TEMPFAIL;
     start = c->txn.mail_ms ? c->txn.mail_ms : clock_now_ms();
-    txn_eom(&c->txn);
     if (qid)
         str_set(&c->txn.queue_id, qid);
+    txn_eom(&c->txn);
     w = verdict_winner(&c->txn.verdict);
     switch (c->txn.verdict.action) {
     case VERDICT_REJECT:

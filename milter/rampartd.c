@@ -119,6 +119,9 @@ static void reload(void)
         static const char *const restart_only[] = {
             "milter_listen", "policy_listen", "user", "pid_file", "dns_forwarders", "dns_timeout",
             "dmarc_spec", "dmarc_public_suffix_list", "dmarc_timeout", "dmarc_max_lookups",
+            "av_mode", "av_database_dir", "av_temp_dir", "av_max_scan_size", "av_max_file_size",
+            "av_max_recursion", "av_max_files", "av_max_scan_time", "av_self_check_interval",
+            "av_concurrent_reload", "av_spill_threshold",
         };
         str a = STR_INIT, b = STR_INIT;
 
@@ -134,6 +137,8 @@ static void reload(void)
         str_free(&b);
     }
     log_set_level(c->log_level);
+    if (core_reload(c, &err) != 0)
+        log_lines(LOG_LVL_ERROR, "reload: keeping the old DNS lists: ", &err);
     log_notice("configuration reloaded from %s", opt.config_path);
     config_unref(c);
     config_unref(old);
@@ -305,6 +310,7 @@ int main(int argc, char **argv)
     drop_privileges(cfg->user);
     if (core_init(cfg, &err) != 0)
         log_fatal("cannot start: %s", str_cstr(&err));
+    core_start(cfg);
     if (pthread_create(&tid, NULL, reload_thread, NULL) != 0)
         log_fatal("cannot start the signal thread");
     pthread_detach(tid);

@@ -1,0 +1,201 @@
+/*
+ * check_dnsbl.c - DNS block and allow lists in the pipeline.
+ *
+ * At MAIL FROM the client address, its verified host name, the HELO name
+ * and the MAIL FROM domain are looked up in every list configured for
+ * them (all at once); at end of headers the From domain; the body's URL
+ * hosts are extracted as it streams by and looked up at end of message.
+ * Answers are collected at end of message within dns_timeout; a list
+ * that did not answer is unknown, never a listing. The summed weights are
+ * compared with dnsbl_tag_score, dnsbl_quarantine_score and
+ * dnsbl_reject_score; a local block file hit rejects, a local allow file
+ * hit accepts. Hits go to the log line and to an X-Rampart-DNSBL header.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "check.h"
+#include "core.h"
+#include "dnsbl.h"
+#include "log.h"
+#include "mem.h"
+#include "uri.h"
+#include "util.h"
+
+struct dnsbl_state {
+    struct dnsbl *lists;
+    struct dnsbl_check *check;
+    struct uri_parser *uris;
+    int want_uris;
+};
+
+static int dnsbl_mode(const struct config *cfg)
+{
+    return cfg->dnsbl_mode;
+}
+
+/* MAIL FROM: the identities known so far. */
+static void dnsbl_mail(struct txn *t, int idx)
+{
+    struct dnsbl *d = core_dnsbl();
+    struct dnsbl_state *s;
+    str addr = STR_INIT;
+
+    if (d == NULL || core_resolver() == NULL) {
+        if (d)
+            dnsbl_unref(d);
+        return;
+    }
+    s = mem_zalloc(sizeof(*s));
+    s->lists = d;
+    s->check = dnsbl_check_new(d, core_resolver());
+    for (int i = 0; i < dnsbl_count(d); i++)
+        if (dnsbl_entry(d, i)->kinds & (DNSBL_URI | DNSBL_URI_IP))
+            s->want_uris = 1;
+    t->check_state[idx] = s;
+    if (t->client_ip_valid) {
+        cidr_addr_format(&t->client_ip, &addr);
+        dnsbl_check_ip(s->check, str_cstr(&addr));
+    }
+    if (t->client_name.len && strcmp(str_cstr(&t->client_name), "unknown") != 0)
+        dnsbl_check_domain(s->check, DNSBL_CLIENT_NAME, str_cstr(&t->client_name));
+    if (t->helo.len)
+        dnsbl_check_domain(s->check, DNSBL_HELO, str_cstr(&t->helo));
+    if (t->mail_from.len > 2) {
+        str_reset(&addr);
+        str_add(&addr, t->mail_from.data, t->mail_from.len);
+        if (addr.data[0] == '<' && addr.data[addr.len - 1] == '>') {
+            memmove(addr.data, addr.data + 1, (size_t) addr.len - 2);
+            str_truncate(&addr, addr.len - 2);
+        }
+        dnsbl_check_domain(s->check, DNSBL_MAILFROM, str_cstr(&addr));
+    }
+    str_free(&addr);
+}
+
+/* End of headers: the From domain, and the body's type for URL extraction. */
+static void dnsbl_eoh(struct txn *t, int idx)
+{
+    struct dnsbl_state *s = t->check_state[idx];
+    const struct msg_header *from;
+    str v = STR_INIT;
+
+    if (s == NULL)
+        return;
+    if (msg_headers_count(&t->headers, "From") == 1 && (from = msg_headers_find(&t->headers, "From", 0))) {
+        const char *at = memchr(from->value, '@', (size_t) from->value_len);
+
+        if (at) {
+            /* The domain after the last '@', up to a delimiter. */
+            const char *p = at + 1, *end = from->value + from->value_len;
+
+            at = p;
+            while (p < end && !strchr(">, \t\r\n;)\"", *p))
+                p++;
+            str_add(&v, at, p - at);
+            if (v.len)
+                dnsbl_check_domain(s->check, DNSBL_FROM, str_cstr(&v));
+        }
+    }
+    str_free(&v);
+    if (s->want_uris) {
+        struct uri_limits lim = { (int) t->cfg->dnsbl_uri_max_domains, URI_DEFAULT_MAX_URLS,
+                                  URI_DEFAULT_MAX_TEXT_BYTES, URI_DEFAULT_MAX_BODY_BYTES, URI_DEFAULT_MAX_DEPTH };
+
+        s->uris = uri_parser_new(&lim, 0);
+        uri_parser_set_headers(s->uris, &t->headers);
+    }
+}
+
+static void dnsbl_body(struct txn *t, int idx, const unsigned char *data, ssize_t len)
+{
+    struct dnsbl_state *s = t->check_state[idx];
+
+    if (s && s->uris)
+        uri_parser_feed(s->uris, (const char *) data, len);
+}
+
+/* End of message: collect, score, report. */
+static void dnsbl_eom(struct txn *t, int idx, int monitor)
+{
+    struct dnsbl_state *s = t->check_state[idx];
+    const struct config *cfg = t->cfg;
+    const struct dnsbl_result *r;
+    struct dnsbl_thresholds th;
+    enum dnsbl_level level;
+    int action = VERDICT_ACCEPT;
+    str text = STR_INIT, reason = STR_INIT, addr = STR_INIT;
+    int64_t t0 = clock_now_ms();
+    const char *result;
+
+    if (s == NULL)
+        return;
+    if (s->uris) {
+        uri_parser_end(s->uris);
+        dnsbl_check_uris(s->check, s->uris);
+    }
+    r = dnsbl_check_collect(s->check, t0 + cfg->dns_timeout);
+    t->dns_ms += clock_now_ms() - t0;
+    th.tag = (int) cfg->dnsbl_tag_score;
+    th.quarantine = (int) cfg->dnsbl_quarantine_score;
+    th.reject = (int) cfg->dnsbl_reject_score;
+    level = dnsbl_score_level(r->score, &th);
+    if (r->local == DNSBL_LOCAL_BLOCK)
+        level = DNSBL_LEVEL_REJECT;
+    else if (r->local == DNSBL_LOCAL_ALLOW)
+        level = DNSBL_LEVEL_NONE;
+    action = level == DNSBL_LEVEL_REJECT ? VERDICT_REJECT
+             : level == DNSBL_LEVEL_QUARANTINE ? VERDICT_QUARANTINE
+             : level == DNSBL_LEVEL_TAG ? VERDICT_TAG : VERDICT_ACCEPT;
+    dnsbl_render(r, &text, 0);
+    if (t->client_ip_valid)
+        cidr_addr_format(&t->client_ip, &addr);
+    if (r->local == DNSBL_LOCAL_BLOCK)
+        str_addf(&reason, "Blocked by local policy: %s", str_cstr(&text));
+    else
+        str_addf(&reason, "Listed in DNS lists (score %d): %s", r->score, str_cstr(&text));
+    result = r->local == DNSBL_LOCAL_BLOCK ? "local_block" : r->local == DNSBL_LOCAL_ALLOW ? "local_allow"
+             : r->nhits ? "listed" : r->unknown ? "unknown" : "clean";
+    verdict_add(&t->verdict, "dnsbl", result, (enum verdict_action) action, 0, monitor, "554", "5.7.1",
+                str_cstr(&reason));
+    if (cfg->dnsbl_header && text.len) {
+        str v = STR_INIT;
+
+        str_addf(&v, " score=%d; %s", r->score, str_cstr(&text));
+        txn_add_edit(t, TXN_EDIT_ADD, "X-Rampart-DNSBL", 0, str_cstr(&v));
+        str_free(&v);
+    }
+    if (r->nhits || r->unknown || r->skipped) {
+        str l = STR_INIT;
+
+        dnsbl_render_log(r, &l);
+        log_info("dnsbl: queue_id=%s client=%s score=%d %s", str_cstr(&t->queue_id), str_cstr(&addr), r->score,
+                 str_cstr(&l));
+        str_free(&l);
+    }
+    str_free(&text);
+    str_free(&reason);
+    str_free(&addr);
+}
+
+static void dnsbl_reset(struct txn *t, int idx)
+{
+    struct dnsbl_state *s = t->check_state[idx];
+
+    dnsbl_check_free(s->check);
+    uri_parser_free(s->uris);
+    dnsbl_unref(s->lists);
+    mem_free(s);
+    t->check_state[idx] = NULL;
+}
+
+const struct check check_dnsbl = {
+    .name = "dnsbl",
+    .mode = dnsbl_mode,
+    .mail = dnsbl_mail,
+    .eoh = dnsbl_eoh,
+    .body = dnsbl_body,
+    .eom = dnsbl_eom,
+    .reset = dnsbl_reset,
+};
