@@ -678,13 +678,14 @@ def run_case(case, env):
     case.subst = {"@CASE@": case.name,
                   "@MSGID@": "<%s.%s@lab.example>" % (case.name, stamp),
                   "@DATE@": email.utils.formatdate(localtime=True),
-                  "@RUNID@": stamp}
+                  "@RUNID@": stamp,
+                  "@SRC@": os.path.dirname(os.path.dirname(LAB_SRC))}
     case.subst.update(eicar_placeholders())
     old_postconf = None
     restore_rampart = False
     try:
         if case.multi["postconf"]:
-            old_postconf = set_postconf(case.multi["postconf"])
+            old_postconf = set_postconf([subst(case, v) for v in case.multi["postconf"]])
         if case.multi["rampart"]:
             if not feature_on("rampartd"):
                 raise CaseError("rampart = ... needs rampartd (add requires = rampartd)")
