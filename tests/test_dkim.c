@@ -86,7 +86,11 @@ static void key_make(struct tkey *k, int bits)
     assert_non_null(pk);
     assert_int_equal(PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL), 1);
     n = BIO_get_mem_data(bio, &data);
-    k->pem = strndup(data, (size_t) n);
+    /* The BIO's memory is not NUL-terminated: copy exactly n bytes. */
+    k->pem = malloc((size_t) n + 1);
+    assert_non_null(k->pem);
+    memcpy(k->pem, data, (size_t) n);
+    k->pem[n] = '\0';
     BIO_free(bio);
     k->ed = bits == 0;
     {
