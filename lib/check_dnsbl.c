@@ -5,7 +5,10 @@
  * and the MAIL FROM domain are looked up in every list configured for
  * them (all at once); at end of headers the From domain; the body's URL
  * hosts are extracted as it streams by and looked up at end of message.
- * Answers are collected at end of message within dns_timeout; a list
+ * When the policy service serves the same Postfix, it looks up the
+ * envelope identities at RCPT and hands the result over (lib/handoff.c):
+ * they are not looked up twice, and what it already enforced is not done
+ * again. Answers are collected at end of message within dns_timeout; a list
  * that did not answer is unknown, never a listing. The summed weights are
  * compared with dnsbl_tag_score, dnsbl_quarantine_score and
  * dnsbl_reject_score; a local block file hit rejects, a local allow file
@@ -18,6 +21,7 @@
 #include "check.h"
 #include "core.h"
 #include "dnsbl.h"
+#include "handoff.h"
 #include "log.h"
 #include "mem.h"
 #include "uri.h"
@@ -28,6 +32,7 @@ struct dnsbl_state {
     struct dnsbl_check *check;
     struct uri_parser *uris;
     int want_uris;
+    int await_policy;    /* the policy service looks up the envelope identities at RCPT */
 };
 
 static int dnsbl_mode(const struct config *cfg)
@@ -35,25 +40,11 @@ static int dnsbl_mode(const struct config *cfg)
     return cfg->dnsbl_mode;
 }
 
-/* MAIL FROM: the identities known so far. */
-static void dnsbl_mail(struct txn *t, int idx)
+/* Start the lookups of the envelope identities: client, its name, HELO, MAIL FROM domain. */
+static void dnsbl_envelope(struct txn *t, struct dnsbl_state *s)
 {
-    struct dnsbl *d = core_dnsbl();
-    struct dnsbl_state *s;
     str addr = STR_INIT;
 
-    if (d == NULL || core_resolver() == NULL) {
-        if (d)
-            dnsbl_unref(d);
-        return;
-    }
-    s = mem_zalloc(sizeof(*s));
-    s->lists = d;
-    s->check = dnsbl_check_new(d, core_resolver());
-    for (int i = 0; i < dnsbl_count(d); i++)
-        if (dnsbl_entry(d, i)->kinds & (DNSBL_URI | DNSBL_URI_IP))
-            s->want_uris = 1;
-    t->check_state[idx] = s;
     if (t->client_ip_valid) {
         cidr_addr_format(&t->client_ip, &addr);
         dnsbl_check_ip(s->check, str_cstr(&addr));
@@ -72,6 +63,30 @@ static void dnsbl_mail(struct txn *t, int idx)
         dnsbl_check_domain(s->check, DNSBL_MAILFROM, str_cstr(&addr));
     }
     str_free(&addr);
+}
+
+/* MAIL FROM: the identities known so far (unless the policy service looks them up at RCPT). */
+static void dnsbl_mail(struct txn *t, int idx)
+{
+    struct dnsbl *d = core_dnsbl();
+    struct dnsbl_state *s;
+
+    if (d == NULL || core_resolver() == NULL) {
+        if (d)
+            dnsbl_unref(d);
+        return;
+    }
+    s = mem_zalloc(sizeof(*s));
+    s->lists = d;
+    s->check = dnsbl_check_new(d, core_resolver());
+    for (int i = 0; i < dnsbl_count(d); i++)
+        if (dnsbl_entry(d, i)->kinds & (DNSBL_URI | DNSBL_URI_IP))
+            s->want_uris = 1;
+    t->check_state[idx] = s;
+    if (handoff_expect_dnsbl(t->cfg))
+        s->await_policy = 1;
+    else
+        dnsbl_envelope(t, s);
 }
 
 /* End of headers: the From domain, and the body's type for URL extraction. */
@@ -128,52 +143,88 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
     str text = STR_INIT, reason = STR_INIT, addr = STR_INIT;
     int64_t t0 = clock_now_ms();
     const char *result;
+    struct handoff_dnsbl h;
+    int handed = 0, score, local;
+    enum dnsbl_level acted_level;
 
     if (s == NULL)
         return;
+    memset(&h, 0, sizeof(h));
+    if (s->await_policy) {
+        /* The policy service looked the envelope identities up at RCPT: one evaluation. */
+        struct handoff_key k;
+
+        if (t->client_ip_valid)
+            cidr_addr_format(&t->client_ip, &addr);
+        k.client = str_cstr(&addr);
+        k.helo = str_cstr(&t->helo);
+        k.sender = str_cstr(&t->mail_from);
+        handed = handoff_take_dnsbl(&k, &h);
+        if (!handed)
+            dnsbl_envelope(t, s);
+        str_reset(&addr);
+    }
     if (s->uris) {
         uri_parser_end(s->uris);
         dnsbl_check_uris(s->check, s->uris);
     }
     r = dnsbl_check_collect(s->check, t0 + cfg->dns_timeout);
     t->dns_ms += clock_now_ms() - t0;
+    score = r->score + (handed ? h.result.score : 0);
+    local = r->local;
+    if (handed && (h.result.local == DNSBL_LOCAL_ALLOW || (h.result.local == DNSBL_LOCAL_BLOCK && local == DNSBL_LOCAL_NONE)))
+        local = h.result.local;
     th.tag = (int) cfg->dnsbl_tag_score;
     th.quarantine = (int) cfg->dnsbl_quarantine_score;
     th.reject = (int) cfg->dnsbl_reject_score;
-    level = dnsbl_score_level(r->score, &th);
-    if (r->local == DNSBL_LOCAL_BLOCK)
+    level = dnsbl_score_level(score, &th);
+    if (local == DNSBL_LOCAL_BLOCK)
         level = DNSBL_LEVEL_REJECT;
-    else if (r->local == DNSBL_LOCAL_ALLOW)
+    else if (local == DNSBL_LOCAL_ALLOW)
         level = DNSBL_LEVEL_NONE;
+    /* What the policy service already enforced at RCPT is not done twice. */
+    if (handed && h.acted) {
+        acted_level = dnsbl_score_level(h.result.score, &th);
+        if (level <= acted_level)
+            level = DNSBL_LEVEL_NONE;
+    }
     action = level == DNSBL_LEVEL_REJECT ? VERDICT_REJECT
              : level == DNSBL_LEVEL_QUARANTINE ? VERDICT_QUARANTINE
              : level == DNSBL_LEVEL_TAG ? VERDICT_TAG : VERDICT_ACCEPT;
+    if (handed) {
+        dnsbl_render(&h.result, &text, 0);
+        if (text.len && r->nhits)
+            str_addc(&text, ' ');
+    }
     dnsbl_render(r, &text, 0);
     if (t->client_ip_valid)
         cidr_addr_format(&t->client_ip, &addr);
-    if (r->local == DNSBL_LOCAL_BLOCK)
+    if (local == DNSBL_LOCAL_BLOCK)
         str_addf(&reason, "Blocked by local policy: %s", str_cstr(&text));
     else
-        str_addf(&reason, "Listed in DNS lists (score %d): %s", r->score, str_cstr(&text));
-    result = r->local == DNSBL_LOCAL_BLOCK ? "local_block" : r->local == DNSBL_LOCAL_ALLOW ? "local_allow"
-             : r->nhits ? "listed" : r->unknown ? "unknown" : "clean";
+        str_addf(&reason, "Listed in DNS lists (score %d): %s", score, str_cstr(&text));
+    result = local == DNSBL_LOCAL_BLOCK ? "local_block" : local == DNSBL_LOCAL_ALLOW ? "local_allow"
+             : (r->nhits || (handed && h.result.nhits)) ? "listed"
+             : (r->unknown || (handed && h.result.unknown)) ? "unknown" : "clean";
     verdict_add(&t->verdict, "dnsbl", result, (enum verdict_action) action, 0, monitor, "554", "5.7.1",
                 str_cstr(&reason));
     if (cfg->dnsbl_header && text.len) {
         str v = STR_INIT;
 
-        str_addf(&v, " score=%d; %s", r->score, str_cstr(&text));
+        str_addf(&v, " score=%d; %s", score, str_cstr(&text));
         txn_add_edit(t, TXN_EDIT_ADD, "X-Rampart-DNSBL", 0, str_cstr(&v));
         str_free(&v);
     }
-    if (r->nhits || r->unknown || r->skipped) {
+    if (r->nhits || r->unknown || r->skipped || (handed && h.result.nhits)) {
         str l = STR_INIT;
 
         dnsbl_render_log(r, &l);
-        log_info("dnsbl: queue_id=%s client=%s score=%d %s", str_cstr(&t->queue_id), str_cstr(&addr), r->score,
-                 str_cstr(&l));
+        log_info("dnsbl: queue_id=%s client=%s score=%d%s %s", str_cstr(&t->queue_id), str_cstr(&addr), score,
+                 handed ? " (envelope from the policy service)" : "", str_cstr(&l));
         str_free(&l);
     }
+    if (handed)
+        handoff_dnsbl_clear(&h);
     str_free(&text);
     str_free(&reason);
     str_free(&addr);

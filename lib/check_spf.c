@@ -11,6 +11,18 @@
  * Received-SPF header. Mail from a client whose verified host name is in
  * spf_allow_forwarders is reported but never acted upon.
  *
+ * One transaction, one evaluation (lib/handoff.h): when this rampartd's
+ * policy service evaluates SPF at RCPT time (policy_listen set,
+ * policy_spf_mode not off), MAIL FROM only looks for a result already
+ * handed over (an earlier message with the same client, HELO and sender)
+ * and otherwise waits: the policy request comes after the milter's MAIL
+ * FROM stage. End of message takes the policy service's result, or
+ * evaluates then if there is none. A result the policy service already
+ * enforced at RCPT is reported, not acted upon again.
+ *
+ * check_spf_options() and check_spf_verdict() are the decisions shared
+ * with the policy service, so both front doors map results alike.
+ *
  * Replies: fail 550 5.7.23, permerror 550 5.7.24, temperror 451 4.7.24
  * (RFC 7372), with the sender and the explanation, sanitised.
  */
@@ -21,6 +33,7 @@
 #include "check.h"
 #include "core.h"
 #include "counters.h"
+#include "handoff.h"
 #include "log.h"
 #include "mem.h"
 #include "spf.h"
@@ -32,6 +45,10 @@ struct spf_state {
     struct spf_result mailfrom;
     int have_helo;
     int have_mailfrom;
+    int deferred;            /* waiting for the policy service's result */
+    int acted;               /* the policy service enforced this result at RCPT */
+    int from_policy;         /* the results came from the policy service */
+    str client;              /* client address as text */
     str sender;              /* MAIL FROM without <> */
     str helo_name;
     str receiver;            /* %{r}: our name */
@@ -70,42 +87,76 @@ static int spf_name_in(const char *name, const struct config_list *domains)
     return 0;
 }
 
-/* MAIL FROM: evaluate both identities. */
-static void spf_mail(struct txn *t, int idx)
+/* Fill SPF options from the configuration. */
+void check_spf_options(const struct config *cfg, struct spf_options *o)
 {
-    struct spf_state *s = mem_zalloc(sizeof(*s));
+    spf_options_init(o);
+    o->engine = cfg->spf_engine == 0 ? SPF_ENGINE_RAMPART : SPF_ENGINE_LIBSPF2;
+    o->max_dns_mechanisms = (int) cfg->spf_max_dns_mechanisms;
+    o->max_void_lookups = (int) cfg->spf_max_void_lookups;
+    o->timeout_ms = (int) cfg->spf_timeout;
+}
+
+/* Evaluate both identities now. */
+static void spf_evaluate(struct txn *t, struct spf_state *s)
+{
     struct spf_options o;
-    char host[256];
-    str addr = STR_INIT;
     int64_t t0 = clock_now_ms();
 
-    t->check_state[idx] = s;
-    if (!t->client_ip_valid || core_resolver() == NULL)
-        return;
-    cidr_addr_format(&t->client_ip, &addr);
-    if (spf_request_set_ip(&s->req, str_cstr(&addr)) != 0) {
-        str_free(&addr);
-        return;
-    }
-    str_free(&addr);
-    spf_options_init(&o);
-    o.engine = t->cfg->spf_engine == 0 ? SPF_ENGINE_RAMPART : SPF_ENGINE_LIBSPF2;
-    o.max_dns_mechanisms = (int) t->cfg->spf_max_dns_mechanisms;
-    o.max_void_lookups = (int) t->cfg->spf_max_void_lookups;
-    o.timeout_ms = (int) t->cfg->spf_timeout;
-    spf_strip_brackets(&s->sender, str_cstr(&t->mail_from));
-    str_set(&s->helo_name, str_cstr(&t->helo));
-    s->req.helo = t->helo.len ? str_cstr(&s->helo_name) : NULL;
-    s->req.mail_from = str_cstr(&s->sender);
-    str_set(&s->receiver, core_hostname(t->cfg, host, sizeof(host)));
-    s->req.receiver = str_cstr(&s->receiver);
+    check_spf_options(t->cfg, &o);
     if (s->req.helo) {
         spf_check_helo(core_resolver(), &s->req, &o, &s->helo);
         s->have_helo = 1;
     }
     spf_check_mailfrom(core_resolver(), &s->req, &o, &s->mailfrom);
     s->have_mailfrom = 1;
-    s->ms = clock_now_ms() - t0;
+    s->deferred = 0;
+    s->ms += clock_now_ms() - t0;
+}
+
+/* Take the policy service's results, if it handed some over. */
+static int spf_take_handoff(struct spf_state *s)
+{
+    struct handoff_key k = { str_cstr(&s->client), str_cstr(&s->helo_name), str_cstr(&s->sender) };
+    int have_helo = 0;
+
+    if (!handoff_take_spf(&k, &s->mailfrom, &s->helo, &have_helo, &s->acted))
+        return 0;
+    s->have_mailfrom = 1;
+    /* Ours checks HELO only when there was one; keep the same shape. */
+    s->have_helo = have_helo && s->req.helo != NULL;
+    if (have_helo && !s->have_helo)
+        spf_result_free(&s->helo);
+    s->from_policy = 1;
+    s->deferred = 0;
+    return 1;
+}
+
+/* MAIL FROM: evaluate both identities (or wait for the policy service's results). */
+static void spf_mail(struct txn *t, int idx)
+{
+    struct spf_state *s = mem_zalloc(sizeof(*s));
+    char host[256];
+
+    t->check_state[idx] = s;
+    if (!t->client_ip_valid || core_resolver() == NULL)
+        return;
+    cidr_addr_format(&t->client_ip, &s->client);
+    if (spf_request_set_ip(&s->req, str_cstr(&s->client)) != 0)
+        return;
+    spf_strip_brackets(&s->sender, str_cstr(&t->mail_from));
+    str_set(&s->helo_name, str_cstr(&t->helo));
+    s->req.helo = t->helo.len ? str_cstr(&s->helo_name) : NULL;
+    s->req.mail_from = str_cstr(&s->sender);
+    str_set(&s->receiver, core_hostname(t->cfg, host, sizeof(host)));
+    s->req.receiver = str_cstr(&s->receiver);
+    if (spf_take_handoff(s))
+        return;
+    if (handoff_expect_spf(t->cfg)) {
+        s->deferred = 1;
+        return;
+    }
+    spf_evaluate(t, s);
 }
 
 /* One identity's result into A-R. */
@@ -116,19 +167,72 @@ static void spf_authres(struct txn *t, const struct spf_result *r, const char *p
     authres_prop(a, prop, value);
 }
 
+/* The verdict entries for the results (shared with the policy service). */
+void check_spf_verdict(const struct config *cfg, struct verdict *v, const char *client_name,
+                       const char *sender, const char *helo_name, const struct spf_result *mailfrom,
+                       const struct spf_result *helo, int monitor, int acted)
+{
+    int allowed, action;
+    str reason = STR_INIT;
+    const char *rcode = NULL, *xcode = NULL;
+    const char *who = mailfrom->sender ? mailfrom->sender : sender;
+
+    allowed = cfg->spf_allow_forwarders.n > 0 && client_name && client_name[0]
+              && spf_name_in(client_name, &cfg->spf_allow_forwarders);
+    /* MAIL FROM identity. */
+    action = config_map_action(&cfg->spf_mailfrom_actions, spf_status_name(mailfrom->status));
+    if (helo && helo->status == SPF_STATUS_FAIL && mailfrom->status == SPF_STATUS_FAIL
+        && cfg->spf_both_fail_action > action)
+        action = cfg->spf_both_fail_action;
+    switch (mailfrom->status) {
+    case SPF_STATUS_FAIL:
+        rcode = "550", xcode = "5.7.23";
+        str_addf(&reason, "SPF check failed for %s", who);
+        if (mailfrom->explanation)
+            str_addf(&reason, ": %s", mailfrom->explanation);
+        break;
+    case SPF_STATUS_PERMERROR:
+        rcode = "550", xcode = "5.7.24";
+        str_addf(&reason, "SPF record of %s is not valid", mailfrom->domain ? mailfrom->domain : "");
+        break;
+    case SPF_STATUS_TEMPERROR:
+        rcode = "451", xcode = "4.7.24";
+        str_addf(&reason, "SPF check of %s could not be completed, try again later",
+                 mailfrom->domain ? mailfrom->domain : "");
+        break;
+    default:
+        str_addf(&reason, "SPF %s for %s", spf_status_name(mailfrom->status), who);
+        break;
+    }
+    if ((allowed && mailfrom->status != SPF_STATUS_TEMPERROR) || acted)
+        action = VERDICT_ACCEPT;
+    verdict_add(v, "spf", spf_status_name(mailfrom->status), (enum verdict_action) action,
+                mailfrom->status == SPF_STATUS_TEMPERROR, monitor, rcode, xcode, str_cstr(&reason));
+    /* HELO identity. */
+    if (helo) {
+        str_reset(&reason);
+        action = config_map_action(&cfg->spf_helo_actions, spf_status_name(helo->status));
+        if ((allowed && helo->status != SPF_STATUS_TEMPERROR) || acted)
+            action = VERDICT_ACCEPT;
+        str_addf(&reason, "SPF %s for HELO %s", spf_status_name(helo->status), helo_name ? helo_name : "");
+        verdict_add(v, "spf_helo", spf_status_name(helo->status), (enum verdict_action) action,
+                    helo->status == SPF_STATUS_TEMPERROR, monitor,
+                    helo->status == SPF_STATUS_TEMPERROR ? "451" : "550",
+                    helo->status == SPF_STATUS_TEMPERROR ? "4.7.24" : "5.7.23", str_cstr(&reason));
+    }
+    str_free(&reason);
+}
+
 /* End of message: actions, headers. */
 static void spf_eom(struct txn *t, int idx, int monitor)
 {
     struct spf_state *s = t->check_state[idx];
     const struct config *cfg = t->cfg;
-    int allowed, action;
-    str reason = STR_INIT;
-    const char *rcode = NULL, *xcode = NULL;
 
+    if (s && s->deferred && !spf_take_handoff(s))
+        spf_evaluate(t, s);
     if (s == NULL || !s->have_mailfrom)
         return;
-    allowed = cfg->spf_allow_forwarders.n > 0 && t->client_name.len > 0
-              && spf_name_in(str_cstr(&t->client_name), &cfg->spf_allow_forwarders);
     spf_authres(t, &s->mailfrom, "smtp.mailfrom", s->mailfrom.sender ? s->mailfrom.sender : str_cstr(&s->sender));
     if (s->have_helo)
         spf_authres(t, &s->helo, "smtp.helo", str_cstr(&s->helo_name));
@@ -140,49 +244,11 @@ static void spf_eom(struct txn *t, int idx, int monitor)
         txn_add_edit(t, TXN_EDIT_INSERT, "Received-SPF", 0, str_cstr(&v));
         str_free(&v);
     }
-    /* MAIL FROM identity. */
-    action = config_map_action(&cfg->spf_mailfrom_actions, spf_status_name(s->mailfrom.status));
-    if (s->have_helo && s->helo.status == SPF_STATUS_FAIL && s->mailfrom.status == SPF_STATUS_FAIL
-        && cfg->spf_both_fail_action > action)
-        action = cfg->spf_both_fail_action;
-    switch (s->mailfrom.status) {
-    case SPF_STATUS_FAIL:
-        rcode = "550", xcode = "5.7.23";
-        str_addf(&reason, "SPF check failed for %s", s->mailfrom.sender ? s->mailfrom.sender : "");
-        if (s->mailfrom.explanation)
-            str_addf(&reason, ": %s", s->mailfrom.explanation);
-        break;
-    case SPF_STATUS_PERMERROR:
-        rcode = "550", xcode = "5.7.24";
-        str_addf(&reason, "SPF record of %s is not valid", s->mailfrom.domain ? s->mailfrom.domain : "");
-        break;
-    case SPF_STATUS_TEMPERROR:
-        rcode = "451", xcode = "4.7.24";
-        str_addf(&reason, "SPF check of %s could not be completed, try again later",
-                 s->mailfrom.domain ? s->mailfrom.domain : "");
-        break;
-    default:
-        str_addf(&reason, "SPF %s for %s", spf_status_name(s->mailfrom.status),
-                 s->mailfrom.sender ? s->mailfrom.sender : "");
-        break;
-    }
-    if (allowed && s->mailfrom.status != SPF_STATUS_TEMPERROR)
-        action = VERDICT_ACCEPT;
-    verdict_add(&t->verdict, "spf", spf_status_name(s->mailfrom.status), (enum verdict_action) action,
-                s->mailfrom.status == SPF_STATUS_TEMPERROR, monitor, rcode, xcode, str_cstr(&reason));
-    /* HELO identity. */
-    if (s->have_helo) {
-        str_reset(&reason);
-        action = config_map_action(&cfg->spf_helo_actions, spf_status_name(s->helo.status));
-        if (allowed && s->helo.status != SPF_STATUS_TEMPERROR)
-            action = VERDICT_ACCEPT;
-        str_addf(&reason, "SPF %s for HELO %s", spf_status_name(s->helo.status), str_cstr(&s->helo_name));
-        verdict_add(&t->verdict, "spf_helo", spf_status_name(s->helo.status), (enum verdict_action) action,
-                    s->helo.status == SPF_STATUS_TEMPERROR, monitor,
-                    s->helo.status == SPF_STATUS_TEMPERROR ? "451" : "550",
-                    s->helo.status == SPF_STATUS_TEMPERROR ? "4.7.24" : "5.7.23", str_cstr(&reason));
-    }
-    str_free(&reason);
+    if (s->from_policy)
+        log_debug("spf: results for %s from the policy service%s", str_cstr(&s->sender),
+                  s->acted ? " (enforced at RCPT)" : "");
+    check_spf_verdict(cfg, &t->verdict, str_cstr(&t->client_name), str_cstr(&s->sender), str_cstr(&s->helo_name),
+                      &s->mailfrom, s->have_helo ? &s->helo : NULL, monitor, s->acted);
 }
 
 static void spf_reset(struct txn *t, int idx)
@@ -194,6 +260,7 @@ static void spf_reset(struct txn *t, int idx)
     str_free(&s->sender);
     str_free(&s->helo_name);
     str_free(&s->receiver);
+    str_free(&s->client);
     mem_free(s);
     t->check_state[idx] = NULL;
 }

@@ -6,6 +6,8 @@
 #ifndef RAMPART_CONFIG_METRICS_H
 #define RAMPART_CONFIG_METRICS_H
 
-#define CONFIG_PARAMS_METRICS(X)
+#define CONFIG_PARAMS_METRICS(X) \
+    X(metrics_listen, LISTEN, "", 0, 0) \
+    X(metrics_allow, NETS, "", 0, 0)
 
 #endif

@@ -33,6 +33,7 @@
     X(socket_group, STR, "", 0, 0) \
     X(socket_mode, MODE, "0660", 0, 07777) \
     X(user, STR, "", 0, 0) \
+    X(allow_root, BOOL, "no", 0, 0) \
     X(pid_file, STR, "/run/rampart/rampartd.pid", 0, 0) \
     X(shutdown_timeout, TIME, "30s", 0, 3600000) \
     X(milter_io_timeout, TIME, "300s", 1000, 86400000) \

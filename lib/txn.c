@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "counters.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "txn.h"
 #include "util.h"
 
@@ -54,6 +56,7 @@ void txn_reset_message(struct txn *t)
         if (check_table[i]->reset && t->check_state[i])
             check_table[i]->reset(t, i);
     memset(t->check_state, 0, sizeof(t->check_state));
+    memset(t->check_ms, 0, sizeof(t->check_ms));
     for (int i = 0; i < t->nedits; i++) {
         mem_free(t->edits[i].name);
         mem_free(t->edits[i].value);
@@ -132,8 +135,12 @@ void txn_mail(struct txn *t, const char *mail_from, const char *auth_user)
     if (t->skip)
         return;
     for (int i = 0; i < check_count; i++)
-        if (check_table[i]->mail && check_table[i]->mode(t->cfg) != CHECK_OFF)
+        if (check_table[i]->mail && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+            int64_t t0 = clock_now_ms();
+
             check_table[i]->mail(t, i);
+            t->check_ms[i] += clock_now_ms() - t0;
+        }
 }
 
 /* RCPT TO: counted, not kept (thousands of recipients cost nothing). */
@@ -191,8 +198,12 @@ void txn_eoh(struct txn *t)
     if (!t->in_message || t->skip)
         return;
     for (int i = 0; i < check_count; i++)
-        if (check_table[i]->eoh && check_table[i]->mode(t->cfg) != CHECK_OFF)
+        if (check_table[i]->eoh && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+            int64_t t0 = clock_now_ms();
+
             check_table[i]->eoh(t, i);
+            t->check_ms[i] += clock_now_ms() - t0;
+        }
 }
 
 /* A piece of the body. */
@@ -206,8 +217,12 @@ void txn_body(struct txn *t, const unsigned char *data, ssize_t len)
     if (t->skip)
         return;
     for (int i = 0; i < check_count; i++)
-        if (check_table[i]->body && check_table[i]->mode(t->cfg) != CHECK_OFF)
+        if (check_table[i]->body && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+            int64_t t0 = clock_now_ms();
+
             check_table[i]->body(t, i, data, len);
+            t->check_ms[i] += clock_now_ms() - t0;
+        }
 }
 
 /* Queue a header edit. */
@@ -277,9 +292,18 @@ void txn_eom(struct txn *t)
     if (!t->skip) {
         for (int i = 0; i < check_count; i++) {
             int mode = check_table[i]->mode(t->cfg);
+            int64_t t0 = clock_now_ms();
 
-            if (check_table[i]->eom && mode != CHECK_OFF)
+            if (check_table[i]->eom && mode != CHECK_OFF) {
                 check_table[i]->eom(t, i, mode == CHECK_MONITOR);
+                t->check_ms[i] += clock_now_ms() - t0;
+            }
+            if (mode != CHECK_OFF) {
+                char name[64];
+
+                snprintf(name, sizeof(name), "check.%s.ms", check_table[i]->name);
+                metrics_observe_ms(name, t->check_ms[i]);
+            }
         }
     } else if (t->limit != TXN_LIMIT_NONE && t->cfg->limits_mode != CHECK_OFF) {
         /* Limits protect rampart itself: they hold for trusted clients too. */
@@ -287,6 +311,7 @@ void txn_eom(struct txn *t)
     }
     verdict_decide(&t->verdict);
     txn_count(t);
+    metrics_observe_ms("message.ms", clock_now_ms() - t->mail_ms);
     w = verdict_winner(&t->verdict);
     if (t->verdict.action == VERDICT_REJECT || t->verdict.action == VERDICT_TEMPFAIL
         || t->verdict.action == VERDICT_DISCARD) {
@@ -327,7 +352,8 @@ void txn_log(struct txn *t, int64_t total_ms)
     const struct verdict_entry *w = verdict_winner(&t->verdict);
 
     log_line_init(&line, "milter:");
-    log_line_add(&line, "queue_id", str_cstr(&t->queue_id));
+    if (t->queue_id.len)
+        log_line_add(&line, "queue_id", str_cstr(&t->queue_id));
     log_line_addn(&line, "client", str_cstr(&t->client_addr), t->client_addr.len);
     log_line_addn(&line, "client_name", str_cstr(&t->client_name), t->client_name.len);
     log_line_addn(&line, "helo", str_cstr(&t->helo), t->helo.len);

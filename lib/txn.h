@@ -65,6 +65,7 @@ struct txn {
     struct verdict verdict;
     struct authres authres;
     void *check_state[TXN_MAX_CHECKS];
+    int64_t check_ms[TXN_MAX_CHECKS]; /* time each check's hooks took for this message */
     /* for the front door */
     int nedits;
     struct txn_edit *edits;

@@ -85,6 +85,7 @@ static sfsistat milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f
     if (f0 & SMFIF_SETSYMLIST) {
         smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name} {client_addr} {client_name}");
         smfi_setsymlist(ctx, SMFIM_ENVFROM, "{auth_authen} {auth_type}");
+        smfi_setsymlist(ctx, SMFIM_EOH, "i");
         smfi_setsymlist(ctx, SMFIM_EOM, "i");
     }
     return SMFIS_CONTINUE;
@@ -148,9 +149,14 @@ static sfsistat milter_header(SMFICTX *ctx, char *name, char *value)
 static sfsistat milter_eoh(SMFICTX *ctx)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
+    const char *qid = smfi_getsymval(ctx, "i");
 
-    if (c)
+    if (c) {
+        /* Known here already, so lines logged by the checks carry it. */
+        if (qid)
+            str_set(&c->txn.queue_id, qid);
         txn_eoh(&c->txn);
+    }
     return milter_continue(ctx, SMFIP_NR_EOH);
 }
 

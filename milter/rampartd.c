@@ -33,6 +33,8 @@
 
 #include "core.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "mem.h"
 #include "milter.h"
 #include "policy.h"
@@ -121,7 +123,8 @@ static void reload(void)
             "dmarc_spec", "dmarc_public_suffix_list", "dmarc_timeout", "dmarc_max_lookups",
             "av_mode", "av_database_dir", "av_temp_dir", "av_max_scan_size", "av_max_file_size",
             "av_max_recursion", "av_max_files", "av_max_scan_time", "av_self_check_interval",
-            "av_concurrent_reload", "av_spill_threshold",
+            "av_concurrent_reload", "av_spill_threshold", "metrics_listen", "metrics_allow",
+            "policy_ratelimit_redis", "policy_control_socket",
         };
         str a = STR_INIT, b = STR_INIT;
 
@@ -198,27 +201,50 @@ static void write_pidfile(const char *path)
     fclose(f);
 }
 
-/* Become the configured user. */
+/*
+ * Become the configured user. rampartd does not go on as root (started as
+ * root without user =, or with a user whose uid is 0) unless allow_root =
+ * yes: it removes its pid file and stops.
+ */
 static void drop_privileges(const char *user)
 {
+    struct config *c = config_current();
+    int allow_root = c->allow_root;
     struct passwd *pw;
+    uid_t uid;
+    gid_t gid;
 
-    if (user[0] == '\0') {
-        if (geteuid() == 0)
-            log_warning("running as root: set user = rampart (or another unprivileged user)");
-        return;
-    }
-    if ((pw = getpwnam(user)) == NULL)
-        log_fatal("user: unknown user %s", user);
-    if (geteuid() != 0) {
-        if (geteuid() != pw->pw_uid)
+    if (user[0] != '\0') {
+        if ((pw = getpwnam(user)) == NULL)
+            log_fatal("user: unknown user %s", user);
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+        if (geteuid() != 0 && geteuid() != uid)
             log_fatal("user = %s, but rampartd was started by uid %ld, not root", user, (long) geteuid());
-        return;
+        if (geteuid() == 0 && uid != 0) {
+            if (initgroups(user, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+                log_fatal("cannot become user %s: %s", user, strerror(errno));
+            if (setuid(0) == 0)
+                log_fatal("could regain root after dropping privileges");
+        }
     }
-    if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-        log_fatal("cannot become user %s: %s", user, strerror(errno));
-    if (setuid(0) == 0)
-        log_fatal("could regain root after dropping privileges");
+    if (geteuid() == 0 || getuid() == 0) {
+        if (!allow_root) {
+            if (c->pid_file[0])
+                unlink(c->pid_file);
+            log_fatal("refusing to run as root: set user = rampart (or another unprivileged user), "
+                      "or allow_root = yes to run as root anyway");
+        }
+        log_warning("running as root (allow_root = yes)");
+    }
+    config_unref(c);
+}
+
+/* The milter sessions open now, for the metrics page. */
+static double milter_gauge(void *arg)
+{
+    (void) arg;
+    return milter_sessions();
 }
 
 /* Without the milter: wait for a stop signal ourselves. */
@@ -311,6 +337,10 @@ int main(int argc, char **argv)
     if (core_init(cfg, &err) != 0)
         log_fatal("cannot start: %s", str_cstr(&err));
     core_start(cfg);
+    metrics_gauge_add("rampart_connections", "Open connections, by front door.", "frontend=\"milter\"",
+                      milter_gauge, NULL);
+    if (metrics_http_start(cfg, &err) != 0)
+        log_fatal("cannot start: %s", str_cstr(&err));
     if (pthread_create(&tid, NULL, reload_thread, NULL) != 0)
         log_fatal("cannot start the signal thread");
     pthread_detach(tid);
@@ -330,6 +360,7 @@ int main(int argc, char **argv)
     policy_stop(cfg->shutdown_timeout);
     if ((left = milter_drain(cfg->shutdown_timeout)) > 0)
         log_warning("%d milter sessions still open at shutdown; Postfix will defer their mail", left);
+    metrics_http_stop();
     core_shutdown();
     if (cfg->pid_file[0])
         unlink(cfg->pid_file);

@@ -20,7 +20,12 @@
  * logged (escaped) and the connection is closed, which makes Postfix apply
  * its smtpd_policy_service_default_action (a temporary error by default).
  *
- * Logs one summary line per request ("policy: ..."), and protocol errors.
+ * Logs one summary line per request ("policy: ..." with each check's
+ * result, the action and the time), protocol errors, and refused
+ * connections (one line per second at most, with a count).
+ *
+ * The checks are in policy_checks.c, the control socket (rampartctl) in
+ * policy_control.c.
  */
 #include "config.h"
 
@@ -71,6 +76,8 @@ static struct {
     int active;                           /* workers handling a connection */
     int stopping;
     int started;
+    long long refused;                    /* connections refused since the last report */
+    int64_t refused_logged;
 } pol = { .listen_fd = -1, .epfd = -1, .stop_pipe = { -1, -1 },
           .lock = PTHREAD_MUTEX_INITIALIZER, .work_cond = PTHREAD_COND_INITIALIZER,
           .idle_cond = PTHREAD_COND_INITIALIZER };
@@ -129,13 +136,6 @@ int policy_parse(const char *data, ssize_t len, struct policy_request *req, str 
         req->n++;
     }
     return 0;
-}
-
-/* Decide: for now every well-formed request gets DUNNO. */
-void policy_decide(const struct policy_request *req, str *action)
-{
-    (void) req;
-    str_adds(action, "action=DUNNO");
 }
 
 /* Register or re-arm a connection for one readable event. Lock not needed. */
@@ -201,7 +201,6 @@ static int policy_answer(struct policy_conn *c, const char *data, ssize_t len)
         str_free(&why);
         return -1;
     }
-    policy_decide(&req, &reply);
     log_line_init(&line, "policy:");
     log_line_add(&line, "queue_id", policy_attr(&req, "queue_id"));
     log_line_add(&line, "state", policy_attr(&req, "protocol_state"));
@@ -209,6 +208,9 @@ static int policy_answer(struct policy_conn *c, const char *data, ssize_t len)
     log_line_add(&line, "helo", policy_attr(&req, "helo_name"));
     log_line_add(&line, "sender", policy_attr(&req, "sender"));
     log_line_add(&line, "recipient", policy_attr(&req, "recipient"));
+    if (policy_attr(&req, "sasl_username")[0])
+        log_line_add(&line, "sasl_username", policy_attr(&req, "sasl_username"));
+    policy_decide(&req, &reply, &line);
     log_line_add(&line, "action", reply.data + strlen("action="));
     log_line_addf(&line, "time", "%lldms", (long long) (clock_now_ms() - t0));
     log_line_emit(&line, LOG_LVL_INFO);
@@ -337,8 +339,16 @@ static void policy_accept(void)
         }
         pthread_mutex_lock(&pol.lock);
         if (pol.nconns >= pol.max_conns) {
+            int64_t now = clock_now_ms();
+
+            pol.refused++;
+            if (now - pol.refused_logged >= 1000) {
+                log_warning("policy: %d connections open (policy_max_connections); refused %lld since the last report",
+                            pol.max_conns, (long long) pol.refused);
+                pol.refused = 0;
+                pol.refused_logged = now;
+            }
             pthread_mutex_unlock(&pol.lock);
-            log_warning("policy: more than %d connections; refusing one", pol.max_conns);
             close(fd);
             continue;
         }
@@ -481,6 +491,12 @@ int policy_open(const struct config *cfg, const char *spec)
     pol.request_ms = cfg->policy_request_timeout;
     pol.max_request = cfg->policy_max_request_size;
     pol.workers = (int) cfg->policy_workers;
+    if (policy_checks_init(cfg, &err) != 0) {
+        log_error("policy service: %s", str_cstr(&err));
+        goto fail;
+    }
+    if (policy_control_open(cfg) != 0)
+        goto fail;
     listen_format_postfix(&ls, &pf);
     log_notice("policy service listening on %s; in Postfix main.cf: "
                "smtpd_recipient_restrictions = ..., check_policy_service %s", spec, str_cstr(&pf));
@@ -490,6 +506,13 @@ int policy_open(const struct config *cfg, const char *spec)
 fail:
     if (fd >= 0)
         close(fd);
+    pol.listen_fd = -1;
+    if (pol.unix_path) {
+        unlink(pol.unix_path);
+        mem_free(pol.unix_path);
+        pol.unix_path = NULL;
+    }
+    policy_checks_shutdown();
     str_free(&pf);
     str_free(&err);
     return -1;
@@ -513,6 +536,8 @@ int policy_start(void)
             log_fatal("policy: cannot start worker thread");
     if (pthread_create(&pol.loop_thread, NULL, policy_loop, NULL) != 0)
         log_fatal("policy: cannot start event thread");
+    if (policy_control_start() != 0)
+        log_fatal("policy: cannot start the control thread");
     pol.started = 1;
     return 0;
 }
@@ -524,6 +549,7 @@ void policy_stop(int64_t timeout_ms)
 
     if (!pol.started)
         return;
+    policy_control_stop();
     if (write(pol.stop_pipe[1], "x", 1) != 1)
         log_warning("policy: cannot signal the event thread");
     pthread_join(pol.loop_thread, NULL);
@@ -561,5 +587,13 @@ void policy_stop(int64_t timeout_ms)
         mem_free(pol.unix_path);
         pol.unix_path = NULL;
     }
+    pol.epfd = -1;
+    pol.listen_fd = -1;
+    pol.stop_pipe[0] = pol.stop_pipe[1] = -1;
     pol.started = 0;
+    if (pol.active == 0) {
+        /* Every thread is gone: the service may be opened again (tests do). */
+        pol.stopping = 0;
+        policy_checks_shutdown();
+    }
 }
