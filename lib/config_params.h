@@ -49,6 +49,8 @@
     /* DNS */ \
     X(dns_forwarders, LIST, "", 0, 0) \
     X(dns_timeout, TIME, "5s", 100, 60000) \
+    X(dns_trust_anchor_file, STR, "", 0, 0) \
+    X(dns_cache_size, SIZE, "4m", 0, 1073741824) \
     /* the pipeline */ \
     X(trusted_networks, NETS, "127.0.0.0/8, ::1", 0, 0) \
     X(skip_authenticated, BOOL, "yes", 0, 0) \

@@ -226,6 +226,8 @@ int core_init(const struct config *cfg, str *err)
     uc.forwarders = (const char *const *) cfg->dns_forwarders.v;
     uc.n_forwarders = cfg->dns_forwarders.n;
     uc.timeout_ms = (int) cfg->dns_timeout;
+    uc.trust_anchor_file = cfg->dns_trust_anchor_file[0] ? cfg->dns_trust_anchor_file : NULL;
+    uc.cache_size_bytes = (size_t) cfg->dns_cache_size;
     if ((core.resolver = dns_unbound_new(&uc, err)) == NULL)
         return -1;
     core.own_resolver = 1;

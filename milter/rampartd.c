@@ -119,7 +119,7 @@ static void reload(void)
     c = config_current();
     {
         static const char *const restart_only[] = {
-            "milter_listen", "policy_listen", "user", "pid_file", "dns_forwarders", "dns_timeout",
+            "milter_listen", "policy_listen", "user", "pid_file", "dns_forwarders", "dns_timeout", "dns_trust_anchor_file", "dns_cache_size",
             "dmarc_spec", "dmarc_public_suffix_list", "dmarc_timeout", "dmarc_max_lookups",
             "av_mode", "av_database_dir", "av_temp_dir", "av_max_scan_size", "av_max_file_size",
             "av_max_recursion", "av_max_files", "av_max_scan_time", "av_self_check_interval",
