@@ -249,6 +249,13 @@ static enum addr_status lex(struct lexer *lx, const char *s, ssize_t len, const 
                         *why = "quoted-pair at end of quoted string";
                         return ADDR_SYNTAX;
                     }
+                    /*
+                     * Obsolete "\" CR / "\" LF is unfolded like a bare one:
+                     * a line end must not reach a display name or local-part
+                     * (found by fuzzing).
+                     */
+                    if (s[i] == '\r' || s[i] == '\n')
+                        continue;
                 } else if (s[i] == '\r' || s[i] == '\n') {
                     continue;       /* a fold inside the quotes: unfold */
                 }

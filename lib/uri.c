@@ -458,6 +458,7 @@ struct uri_parser {
     int nested;          /* message/rfc822 depth */
     str line;            /* the held start of the current line */
     int line_pass;       /* the rest of this line is content */
+    int cr_held;         /* a piece ended in CR: content, or half of a CRLF? */
     str hdr;             /* the current part header, unfolded */
     /* decoders */
     int qp_state;
@@ -1146,9 +1147,10 @@ static void apply_type(struct uri_parser *p, const char *ct, ssize_t ctlen, cons
 static const char *hdr_field(const str *hdr, const char *name, ssize_t *vlen)
 {
     ssize_t nl = (ssize_t) strlen(name);
-    const char *s = hdr->data, *end = hdr->data + hdr->len;
+    /* A part without any header field has no buffer yet: no arithmetic on NULL (found by fuzzing). */
+    const char *s = hdr->data ? hdr->data : "", *end = s + hdr->len;
 
-    while (s && s < end) {
+    while (s < end) {
         const char *e = memchr(s, '\n', (size_t) (end - s)), *c;
 
         if (e == NULL)
@@ -1344,12 +1346,33 @@ void uri_parser_feed(struct uri_parser *p, const char *data, ssize_t len)
     p->st.body_bytes += len;
     while (len > 0 && !p->done) {
         const char *nl = memchr(data, '\n', (size_t) len);
-        ssize_t n = nl ? nl - data : len;
+        ssize_t n = nl ? nl - data : len, used = n + (nl != NULL);
 
-        line_piece(p, data, n, nl != NULL);
-        n += nl != NULL;
-        data += n;
-        len -= n;
+        /*
+         * A CR that ended the previous piece is content, unless this piece
+         * starts with its LF: then the line ends as if it had come in one
+         * piece. Holding it keeps the result independent of where the
+         * pieces are cut (a CRLF split across two feeds used to count the
+         * CR as text; found by fuzzing).
+         */
+        if (p->cr_held) {
+            p->cr_held = 0;
+            if (n == 0 && nl != NULL) {
+                line_piece(p, "\r", 1, 1);
+                data += used;
+                len -= used;
+                continue;
+            }
+            line_piece(p, "\r", 1, 0);
+        }
+        if (nl == NULL && data[n - 1] == '\r') {
+            p->cr_held = 1;
+            n--;
+        }
+        if (n > 0 || nl != NULL)
+            line_piece(p, data, n, nl != NULL);
+        data += used;
+        len -= used;
     }
     if (over) {
         /* The input was cut: the held line and the token are incomplete; drop them. */
@@ -1358,6 +1381,7 @@ void uri_parser_feed(struct uri_parser *p, const char *data, ssize_t len)
         str_reset(&p->tok);
         p->done = 1;
         p->st.truncated = 1;
+        p->cr_held = 0;
     }
 }
 
@@ -1367,6 +1391,9 @@ void uri_parser_end(struct uri_parser *p)
     if (p->ended)
         return;
     if (!p->done) {
+        if (p->cr_held)
+            line_piece(p, "\r", 1, 0);   /* a CR at the very end is content */
+        p->cr_held = 0;
         if (p->line.len > 0)
             line_end(p, 0);
         part_end(p);

@@ -68,6 +68,9 @@ static const struct from_case from_cases[] = {
     { "UTF-8 display and domain", "J\xc3\xb6rg <j@B\xc3\xbc" "cher.example>", 0, ADDR_OK, 1,
       { "b\xc3\xbc" "cher.example" }, "J\xc3\xb6rg", NULL },
     { "empty local-part parts", "john..doe@example.jp", 0, ADDR_OK, 1, { "example.jp" }, NULL, "john..doe" },
+    /* Found by fuzzing: an escaped line end is unfolded, never kept. */
+    { "quoted-pair CRLF in display", "\"a\\\r\n b\" <x@y.example>", 0, ADDR_OK, 1, { "y.example" }, "a b", "x" },
+    { "quoted-pair LF in local-part", "\"a\\\nb\"@example.com", 0, ADDR_OK, 1, { "example.com" }, "", "ab" },
     /* errors */
     { "no domain after @", "user@", 0, ADDR_SYNTAX, 0, { NULL }, NULL, NULL },
     { "unclosed angle", "<user@example.com", 0, ADDR_SYNTAX, 0, { NULL }, NULL, NULL },

@@ -291,6 +291,9 @@ static const struct extract_case extract_cases[] = {
       "http://after.test/\r\n"
       "--outer--\r\n",
       "inner.test after.test" },
+    { "first part without header fields", 0, "multipart/mixed; boundary=b", NULL,
+      "--b\r\n\r\nhttp://noheader.test/\r\n--b--\r\n",
+      "noheader.test" },
     { "multipart without boundary read as text", 0, "multipart/mixed", NULL,
       "http://noboundary.test/\n",
       "noboundary.test" },
@@ -362,6 +365,50 @@ static void test_extract(void **state)
         }
     }
     str_free(&got);
+}
+
+/*
+ * Found by fuzzing: a CRLF split between two feeds counted the CR as text,
+ * so the text counted (and what a text limit keeps) depended on where the
+ * milter cut the body; a line ending in CR CR LF must stay one that is not
+ * a boundary. Every two-piece split must give the one-piece result.
+ */
+static void test_crlf_split(void **state)
+{
+    static const struct { const char *ct, *cte, *body; } cases[] = {
+        { "text/plain", NULL, "see http://ev=\r\nil.test/ ok\r\n\r\nhttp://b.test/\r\nend\r" },
+        { "text/plain", "quoted-printable", "see http://ev=\r\nil.test/ ok\r\n\r\nhttp://b.test/\r\nend\r" },
+        { "multipart/mixed; boundary=b", NULL,
+          "--b\r\n\r\nhttp://one.test/\r\n--b\r\r\nhttp://two.test/\r\n--b--\r\n" },
+    };
+    struct uri_stats whole, split;
+    struct uri_parser *p;
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        const ssize_t len = (ssize_t) strlen(cases[i].body);
+
+        p = uri_parser_new(NULL, 0);
+        uri_parser_set_type(p, cases[i].ct, cases[i].cte);
+        uri_parser_feed(p, cases[i].body, len);
+        uri_parser_end(p);
+        uri_parser_stats(p, &whole);
+        assert_int_equal(uri_parser_count(p), i == 0 ? 1 : 2);
+        uri_parser_free(p);
+        for (ssize_t cut = 0; cut <= len; cut++) {
+            p = uri_parser_new(NULL, 0);
+            uri_parser_set_type(p, cases[i].ct, cases[i].cte);
+            uri_parser_feed(p, cases[i].body, cut);
+            uri_parser_feed(p, cases[i].body + cut, len - cut);
+            uri_parser_end(p);
+            uri_parser_stats(p, &split);
+            if (split.text_bytes != whole.text_bytes || split.parts != whole.parts
+                || uri_parser_count(p) != (i == 0 ? 1 : 2))
+                fail_msg("case %zu cut at %zd: %zd text bytes in %d parts, %zd in %d in one piece", i, cut,
+                         split.text_bytes, split.parts, whole.text_bytes, whole.parts);
+            uri_parser_free(p);
+        }
+    }
 }
 
 /* Host counts and kinds. */
@@ -733,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_host_limits),
         cmocka_unit_test(test_punycode),
         cmocka_unit_test(test_extract),
+        cmocka_unit_test(test_crlf_split),
         cmocka_unit_test(test_host_records),
         cmocka_unit_test(test_message_file),
         cmocka_unit_test(test_limit_hosts),

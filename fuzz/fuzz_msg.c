@@ -1,0 +1,126 @@
+/*
+ * fuzz_msg.c - the header collector: msg_split (a stored message into
+ * fields and body) and txn_header (the transaction's bounded collector,
+ * with forged Authentication-Results recognition), up to end of message.
+ *
+ * The input is a whole message. The configuration is small: ten fields of
+ * at most 1 KiB, 4 KiB in all, every check off but the limits, so the
+ * limits are reached often. Checked: fields have a printable name without
+ * a colon and folds only as LF + white space, the body offset is inside
+ * the input, the collector keeps its limits, Authentication-Results
+ * deletions name fields that were seen, and our own Authentication-Results
+ * value has no line end but its "\n\t" folds.
+ */
+#include "config.h"
+
+#include "fuzz.h"
+#include "msg.h"
+#include "rconfig.h"
+#include "str.h"
+#include "txn.h"
+#include "util.h"
+
+struct collect {
+    struct msg_headers hs;
+    int ar;                    /* Authentication-Results fields */
+};
+
+/* Called by msg_split for each field. */
+static void field(const char *name, const char *value, ssize_t value_len, void *arg)
+{
+    struct collect *c = arg;
+    size_t nlen = strlen(name);
+
+    FUZZ_ASSERT(nlen > 0 && value_len >= 0);
+    for (size_t i = 0; i < nlen; i++)
+        FUZZ_ASSERT(name[i] > 0x20 && name[i] < 0x7f && name[i] != ':');
+    FUZZ_ASSERT(value[value_len] == '\0');
+    for (ssize_t i = 0; i < value_len; i++)
+        if (value[i] == '\n')
+            FUZZ_ASSERT(i + 1 < value_len && (value[i + 1] == ' ' || value[i + 1] == '\t'));
+    c->ar += ascii_casecmp(name, "Authentication-Results") == 0;
+    msg_headers_add(&c->hs, name, value, value_len);
+}
+
+/* Set a parameter if this build has it (checks come and go). */
+static void set(struct config *c, const char *name, const char *value)
+{
+    str err = STR_INIT;
+
+    (void) config_set(c, name, value, "fuzz", &err);
+    str_free(&err);
+}
+
+/* libFuzzer: once, before the first input. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    struct config *c = config_defaults();
+
+    (void) argc;
+    (void) argv;
+    fuzz_quiet();
+    for (int i = 0; i < config_param_count(); i++) {
+        const char *name = config_param_name(i);
+        size_t n = strlen(name);
+
+        if (n > 5 && strcmp(name + n - 5, "_mode") == 0 && strcmp(name, "limits_mode") != 0)
+            set(c, name, "off");
+    }
+    set(c, "max_header_count", "10");
+    set(c, "max_header_size", "1k");
+    set(c, "max_headers_size", "4k");
+    set(c, "max_message_size", "64k");
+    set(c, "authserv_id", "mx.example.net");
+    set(c, "trusted_networks", "");
+    config_install(c);
+    return 0;
+}
+
+/* libFuzzer: one input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct collect c;
+    struct txn t;
+    ssize_t body;
+    int inserted = 0;
+
+    memset(&c, 0, sizeof(c));
+    msg_headers_init(&c.hs);
+    body = msg_split((const char *) data, (ssize_t) size, field, &c);
+    FUZZ_ASSERT(body >= 0 && (size_t) body <= size);
+    FUZZ_ASSERT(msg_headers_count(&c.hs, "Authentication-Results") == c.ar);
+
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.1", "client.example.org");
+    txn_set_helo(&t, "client.example.org");
+    txn_mail(&t, "<a@example.org>", NULL);
+    txn_rcpt(&t, "<b@example.net>");
+    for (int i = 0; i < c.hs.n; i++)
+        txn_header(&t, c.hs.h[i].name, c.hs.h[i].value, c.hs.h[i].value_len);
+    FUZZ_ASSERT(t.ar_seen == c.ar);
+    FUZZ_ASSERT(t.headers.n <= 10 && t.headers.bytes <= 4096);
+    FUZZ_ASSERT(t.headers.n == c.hs.n || t.limit != TXN_LIMIT_NONE);
+    txn_eoh(&t);
+    txn_body(&t, data + body, (ssize_t) size - body);
+    txn_eom(&t);
+    for (int i = 0; i < t.nedits; i++) {
+        const struct txn_edit *e = &t.edits[i];
+
+        if (e->op == TXN_EDIT_DELETE) {
+            FUZZ_ASSERT(ascii_casecmp(e->name, "Authentication-Results") == 0);
+            FUZZ_ASSERT(e->index >= 1 && e->index <= c.ar);
+        }
+        if (e->op == TXN_EDIT_INSERT && strcmp(e->name, "Authentication-Results") == 0) {
+            inserted++;
+            for (const char *v = e->value; *v; v++) {
+                FUZZ_ASSERT(*v != '\r');
+                if (*v == '\n')
+                    FUZZ_ASSERT(v[1] == '\t');
+            }
+        }
+    }
+    FUZZ_ASSERT(inserted <= 1);
+    txn_free(&t);
+    msg_headers_free(&c.hs);
+    return 0;
+}
