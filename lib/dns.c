@@ -228,6 +228,34 @@ void dns_answer_free(struct dns_answer *a)
     mem_free(a);
 }
 
+/* A deep copy of an answer. */
+struct dns_answer *dns_answer_copy(const struct dns_answer *a)
+{
+    struct dns_answer *c = dns_answer_new(a->qname ? a->qname : "", a->qtype, a->status);
+
+    for (int i = 0; i < a->count; i++) {
+        const struct dns_rr *src = &a->rr[i];
+        struct dns_rr *rr = dns_answer_add_rr(c, src->type, src->ttl);
+
+        rr->u = src->u;
+        switch (src->type) {
+        case DNS_T_MX: rr->u.mx.host = mem_strdup(src->u.mx.host); break;
+        case DNS_T_TXT:
+            rr->u.txt.data = mem_alloc(src->u.txt.len + 1);
+            memcpy(rr->u.txt.data, src->u.txt.data, (size_t) src->u.txt.len + 1);
+            break;
+        case DNS_T_PTR: case DNS_T_CNAME: case DNS_T_NS: rr->u.name = mem_strdup(src->u.name); break;
+        default: break;
+        }
+    }
+    c->rcode = a->rcode;
+    c->ttl = a->ttl;
+    c->secure = a->secure;
+    c->timed_out = a->timed_out;
+    c->why = a->why;
+    return c;
+}
+
 /* Drop one reference; the last one frees the query. */
 static void dns_query_unref(struct dns_query *q)
 {

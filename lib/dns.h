@@ -130,6 +130,8 @@ void dns_query_free(struct dns_query *q);
 struct dns_answer *dns_lookup(struct dns_resolver *r, const char *name, uint16_t qtype);
 
 void dns_answer_free(struct dns_answer *a);
+/* A deep copy of an answer (free with dns_answer_free). */
+struct dns_answer *dns_answer_copy(const struct dns_answer *a);
 
 /* A name (without trailing dot) that may be asked: length, label lengths, no empty labels. */
 int dns_name_valid(const char *name);

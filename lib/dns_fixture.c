@@ -62,26 +62,13 @@ static struct fixture_entry *fixture_entry(struct fixture *f, const char *name, 
     return e;
 }
 
-/* Copy the records of an entry into a fresh answer. */
+/* Copy the records of an entry into a fresh answer for qname. */
 static struct dns_answer *fixture_copy(const struct fixture_entry *e, const char *qname)
 {
-    struct dns_answer *a = dns_answer_new(qname, e->type, DNS_ANSWER);
+    struct dns_answer *a = dns_answer_copy(e->records);
 
-    for (int i = 0; i < e->records->count; i++) {
-        const struct dns_rr *src = &e->records->rr[i];
-        struct dns_rr *rr = dns_answer_add_rr(a, src->type, src->ttl);
-
-        rr->u = src->u;
-        switch (src->type) {
-        case DNS_T_MX: rr->u.mx.host = mem_strdup(src->u.mx.host); break;
-        case DNS_T_TXT:
-            rr->u.txt.data = mem_alloc(src->u.txt.len + 1);
-            memcpy(rr->u.txt.data, src->u.txt.data, (size_t) src->u.txt.len + 1);
-            break;
-        case DNS_T_PTR: case DNS_T_CNAME: case DNS_T_NS: rr->u.name = mem_strdup(src->u.name); break;
-        default: break;
-        }
-    }
+    mem_free(a->qname);
+    a->qname = mem_strdup(qname);
     return a;
 }
 

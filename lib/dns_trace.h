@@ -62,7 +62,5 @@ void dns_trace_write_zone(struct dns_resolver *r, str *out);
 /* Append one record's rdata in zone-file form ("10 mx.example.", "\"text\"", ...). */
 void dns_rdata_format(const struct dns_rr *rr, str *out);
 
-/* A deep copy of an answer. */
-struct dns_answer *dns_answer_copy(const struct dns_answer *a);
 
 #endif
