@@ -2,8 +2,13 @@
  * check_spf.c - SPF in the pipeline.
  *
  * At MAIL FROM the HELO identity and the MAIL FROM identity are evaluated
- * (lib/spf.c, on the shared resolver). The milter negotiates no reply for
- * that stage, so the lookups overlap with the rest of the SMTP dialogue.
+ * (lib/spf.c, on the shared resolver), each in a thread of its own: the
+ * milter negotiates no reply for that stage, but libmilter handles one
+ * connection's events in order, so an evaluation in the callback would
+ * hold back the headers, and with them the DKIM key and DMARC lookups,
+ * by two DNS round trips or more. The threads run while the SMTP dialogue
+ * goes on; end of message (or the end of the transaction) joins them. A
+ * thread that cannot be created means the evaluation runs in the caller.
  * At end of message each identity's result maps to an action through
  * spf_mailfrom_actions / spf_helo_actions, both failing maps to
  * spf_both_fail_action, and the results go to Authentication-Results
@@ -28,6 +33,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "check.h"
@@ -39,8 +45,21 @@
 #include "spf.h"
 #include "util.h"
 
+/* One identity's evaluation, in a thread of its own. */
+struct spf_job {
+    struct spf_state *s;
+    struct spf_result *res;
+    int helo;                /* the HELO identity, else MAIL FROM */
+    pthread_t thread;
+    int running;             /* started and not yet joined */
+    int64_t ms;              /* how long it took */
+};
+
 struct spf_state {
     struct spf_request req;
+    struct spf_options opts;
+    struct dns_resolver *resolver;
+    struct spf_job jobs[2];  /* HELO, MAIL FROM */
     struct spf_result helo;
     struct spf_result mailfrom;
     int have_helo;
@@ -52,7 +71,6 @@ struct spf_state {
     str sender;              /* MAIL FROM without <> */
     str helo_name;
     str receiver;            /* %{r}: our name */
-    int64_t ms;              /* time the checks took */
 };
 
 static int spf_mode(const struct config *cfg)
@@ -97,21 +115,68 @@ void check_spf_options(const struct config *cfg, struct spf_options *o)
     o->timeout_ms = (int) cfg->spf_timeout;
 }
 
-/* Evaluate both identities now. */
-static void spf_evaluate(struct txn *t, struct spf_state *s)
+/* One identity, on the job's thread or the caller's. */
+static void spf_job_run(struct spf_job *j)
 {
-    struct spf_options o;
+    struct spf_state *s = j->s;
     int64_t t0 = clock_now_ms();
 
-    check_spf_options(t->cfg, &o);
-    if (s->req.helo) {
-        spf_check_helo(core_resolver(), &s->req, &o, &s->helo);
-        s->have_helo = 1;
+    if (j->helo)
+        spf_check_helo(s->resolver, &s->req, &s->opts, j->res);
+    else
+        spf_check_mailfrom(s->resolver, &s->req, &s->opts, j->res);
+    j->ms = clock_now_ms() - t0;
+}
+
+static void *spf_job_thread(void *arg)
+{
+    spf_job_run(arg);
+    return NULL;
+}
+
+/* Start one identity's evaluation; run it here if no thread can be had. */
+static void spf_job_start(struct spf_state *s, int i, int helo, struct spf_result *res)
+{
+    struct spf_job *j = &s->jobs[i];
+    int rc;
+
+    j->s = s;
+    j->res = res;
+    j->helo = helo;
+    rc = pthread_create(&j->thread, NULL, spf_job_thread, j);
+    if (rc == 0) {
+        j->running = 1;
+        return;
     }
-    spf_check_mailfrom(core_resolver(), &s->req, &o, &s->mailfrom);
+    log_warning("spf: cannot start a thread (%s), checking in the milter's thread", strerror(rc));
+    spf_job_run(j);
+}
+
+/* Wait for the evaluations started at MAIL FROM. */
+static void spf_join(struct spf_state *s)
+{
+    for (size_t i = 0; i < NELEM(s->jobs); i++) {
+        if (s->jobs[i].running) {
+            pthread_join(s->jobs[i].thread, NULL);
+            s->jobs[i].running = 0;
+            log_debug("spf: %s identity of %s checked in %lld ms", s->jobs[i].helo ? "HELO" : "MAIL FROM",
+                      str_cstr(&s->sender), (long long) s->jobs[i].ms);
+        }
+    }
+}
+
+/* Start both identities' evaluations, side by side; spf_join() waits for them. */
+static void spf_evaluate(struct txn *t, struct spf_state *s)
+{
+    check_spf_options(t->cfg, &s->opts);
+    s->resolver = core_resolver();
+    if (s->req.helo) {
+        s->have_helo = 1;
+        spf_job_start(s, 0, 1, &s->helo);
+    }
     s->have_mailfrom = 1;
+    spf_job_start(s, 1, 0, &s->mailfrom);
     s->deferred = 0;
-    s->ms += clock_now_ms() - t0;
 }
 
 /* Take the policy service's results, if it handed some over. */
@@ -229,9 +294,12 @@ static void spf_eom(struct txn *t, int idx, int monitor)
     struct spf_state *s = t->check_state[idx];
     const struct config *cfg = t->cfg;
 
-    if (s && s->deferred && !spf_take_handoff(s))
+    if (s == NULL)
+        return;
+    if (s->deferred && !spf_take_handoff(s))
         spf_evaluate(t, s);
-    if (s == NULL || !s->have_mailfrom)
+    spf_join(s);
+    if (!s->have_mailfrom)
         return;
     spf_authres(t, &s->mailfrom, "smtp.mailfrom", s->mailfrom.sender ? s->mailfrom.sender : str_cstr(&s->sender));
     if (s->have_helo)
@@ -255,6 +323,7 @@ static void spf_reset(struct txn *t, int idx)
 {
     struct spf_state *s = t->check_state[idx];
 
+    spf_join(s);
     spf_result_free(&s->helo);
     spf_result_free(&s->mailfrom);
     str_free(&s->sender);

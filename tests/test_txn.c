@@ -22,6 +22,7 @@
 #include "log.h"
 #include "rconfig.h"
 #include "txn.h"
+#include "util.h"
 
 static struct dns_resolver *fixture;
 
@@ -417,6 +418,47 @@ static void test_msg_split(void **state)
     }
 }
 
+/* SPF runs beside the SMTP dialogue: MAIL FROM does not wait for DNS. */
+static void test_spf_does_not_block_mail(void **state)
+{
+    struct txn t;
+    const struct txn_edit *e;
+    int64_t t0, mail_ms, total_ms;
+
+    (void) state;
+    use_config("authserv_id = mx.lab.example\nspf_timeout = 1s\ndmarc_mode = off\n"
+               "spf_mailfrom_actions = fail=reject, temperror=accept\n");
+    dns_fixture_fail(fixture, "slow.example", DNS_T_TXT, DNS_TEMPFAIL, 1);
+    dns_fixture_add(fixture, "client.example", DNS_T_TXT, "v=spf1 +all");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "client.example");
+    txn_set_helo(&t, "client.example");
+    t0 = clock_now_ms();
+    txn_mail(&t, "<alice@slow.example>", NULL);
+    mail_ms = clock_now_ms() - t0;
+    txn_rcpt(&t, "<bob@example.net>");
+    txn_header(&t, "From", " alice@slow.example", 19);
+    txn_eoh(&t);
+    txn_body(&t, (const unsigned char *) "Hi.\r\n", 5);
+    txn_eom(&t);
+    total_ms = clock_now_ms() - t0;
+    /* The lookup never answers: the evaluation took its whole second, MAIL FROM did not. */
+    assert_true(mail_ms < 500);
+    assert_true(total_ms >= 900);
+    e = find_edit(&t, TXN_EDIT_INSERT, "Authentication-Results");
+    assert_non_null(e);
+    assert_non_null(strstr(e->value, "spf=temperror (failed TXT lookup for slow.example) smtp.mailfrom=alice@slow.example"));
+    assert_non_null(strstr(e->value, "spf=pass smtp.helo=client.example"));
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+
+    /* A transaction that ends before its end of message waits for, and frees, its evaluations. */
+    txn_reset_message(&t);
+    txn_mail(&t, "<carol@slow.example>", NULL);
+    txn_reset_message(&t);
+    txn_mail(&t, "<dave@slow.example>", NULL);
+    txn_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +471,7 @@ int main(void)
         cmocka_unit_test_teardown(test_reset_between_messages, teardown),
         cmocka_unit_test_teardown(test_many_recipients, teardown),
         cmocka_unit_test_teardown(test_hostile_envelope, teardown),
+        cmocka_unit_test_teardown(test_spf_does_not_block_mail, teardown),
         cmocka_unit_test(test_msg_split),
     };
 
