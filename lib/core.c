@@ -159,7 +159,8 @@ static int core_dmarc_init(const struct config *cfg, str *err)
 static int core_init_rest(const struct config *cfg, str *err)
 {
     if (!core.dkim_up) {
-        if (dkim_startup() != 0) {
+        /* Bodies come with CRLF line ends, as Postfix gives them to a milter (dkim.h). */
+        if (dkim_startup(0) != 0) {
             str_adds(err, "cannot set up libopendkim");
             return -1;
         }

@@ -7,9 +7,20 @@
  * change afterwards (libopendkim does not lock them), so everything that
  * is configurable is applied here, per message, around the library:
  * RSA key size, rsa-sha1, l=, clock skew and the signature limit. The
- * library verifies with FIXCRLF (bare LF bodies), DELAYSIGPROC (keys are
- * needed only at end of message) and BADSIGHANDLES (one library signature
- * per DKIM-Signature field it is given, in order).
+ * library verifies with DELAYSIGPROC (keys are needed only at end of
+ * message) and BADSIGHANDLES (one library signature per DKIM-Signature
+ * field it is given, in order), and with FIXCRLF only when dkim_startup()
+ * is asked for it: that repair of bare LF and bare CR in the body copies
+ * the body byte by byte once per body canonicalization (some 40% more
+ * CPU on a 280 KB message), and Postfix hands a milter the body with CRLF
+ * line ends anyway. Without it a bare LF is an ordinary byte: a body sent
+ * that way does not verify (body hash mismatch), it is never an error.
+ * Either way header fields are given to the library with CRLF line ends
+ * and no NUL (lib_begin), and a body that does not end with a line end
+ * gets one at end of message (body_close), as RFC 6376 3.4.3 and 3.4.4
+ * say; libopendkim would otherwise leave it out of simple
+ * canonicalization and, without FIXCRLF, refuse relaxed canonicalization
+ * of the whole message (no signature verified: temperror).
  *
  * dkim_msg_start() parses each DKIM-Signature itself (RFC 6376 3.2 tag
  * lists, strictly, bounded by DKIM_MAX_TAGS and the field's size), so a
@@ -102,11 +113,13 @@ struct dkim_msg {
     struct dns_query **queries;
     DKIM *d;                  /* library handle while verifying */
     int lib_error;            /* the library failed for this message */
+    unsigned char tail[2];    /* the last two body bytes, last in tail[1] */
     int finished;
     struct dkim_results results;
 };
 
 static DKIM_LIB *dkim_lib;
+static int dkim_fix_crlf;     /* dkim_lib repairs bare LF and CR in bodies */
 static pthread_mutex_t dkim_lib_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const unsigned char dkim_job_id[] = "rampart";
@@ -818,17 +831,26 @@ static DKIM_CBSTAT prescreen_cb(DKIM *d, DKIM_SIGINFO **sigs, int nsigs)
 /* ------------------------------------------------------------ library */
 
 /* Set up the process's library handle. */
-int dkim_startup(void)
+int dkim_startup(int fix_crlf)
 {
     DKIM_LIB *lib;
-    uint32_t flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
+    uint32_t flags = DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
     u_int minbits = 0;            /* the minimum is applied per message */
     uint64_t drift = DKIM_MAX_CLOCK_SKEW_S;   /* t= and x= are checked per message */
     int rc = 0;
 
+    fix_crlf = fix_crlf != 0;
+    if (fix_crlf)
+        flags |= DKIM_LIBFLAGS_FIXCRLF;
     pthread_mutex_lock(&dkim_lib_lock);
-    if (dkim_lib != NULL)
+    if (dkim_lib != NULL) {
+        /* The library's options cannot change while messages may use it. */
+        if (fix_crlf != dkim_fix_crlf) {
+            log_error("dkim: libopendkim already set up %s line end repair", dkim_fix_crlf ? "with" : "without");
+            rc = -1;
+        }
         goto out;
+    }
     lib = dkim_init(NULL, NULL);
     if (lib == NULL) {
         log_error("dkim: cannot initialise libopendkim");
@@ -852,6 +874,7 @@ int dkim_startup(void)
         goto out;
     }
     dkim_lib = lib;
+    dkim_fix_crlf = fix_crlf;
 out:
     pthread_mutex_unlock(&dkim_lib_lock);
     return rc;
@@ -898,13 +921,15 @@ static int lib_begin(struct dkim_msg *m, const struct msg_headers *hs)
         str_addc(&line, ':');
         str_reserve(&line, f->value_len + 16);
         /*
-         * Folds may come as bare LF, and canonicalization wants CRLF. Make
-         * every line end CRLF here and replace NUL bytes: libopendkim's own
-         * repair (FIXCRLF) stops copying at a NUL, or lengthens the field,
-         * but keeps the length it was given, and then reads past its copy
-         * (seen with ASan on a "Subject: a<NUL>b" field). The replacement
-         * is a byte no signer wrote in its place, so such a field can
-         * never verify, as cutting it at the NUL could.
+         * Folds may come as bare LF (a milter gets them so), and
+         * canonicalization wants CRLF. Make every line end CRLF here and
+         * replace NUL bytes, with or without FIXCRLF: without it the
+         * library takes the field as it is; with it, its repair stops
+         * copying at a NUL, or lengthens the field, but keeps the length
+         * it was given, and then reads past its copy (seen with ASan on a
+         * "Subject: a<NUL>b" field). The replacement is a byte no signer
+         * wrote in its place, so such a field can never verify, as
+         * cutting it at the NUL could.
          */
         for (ssize_t k = 0; k < f->value_len; k++) {
             char c = f->value[k];
@@ -1038,12 +1063,67 @@ struct dkim_msg *dkim_msg_start(struct dns_resolver *r, const struct msg_headers
 /* Hash a piece of the body. */
 void dkim_msg_body(struct dkim_msg *m, const void *data, size_t len)
 {
+    const unsigned char *p = data;
+
     if (m->finished || len == 0)
         return;
     m->results.body_length += (int64_t) len;
+    m->tail[0] = len >= 2 ? p[len - 2] : m->tail[1];
+    m->tail[1] = p[len - 1];
     if (m->d && !m->lib_error)
         (void) dkim_body(m->d, (u_char *) data, len);
 }
+
+/*
+ * End the body with a line end if it has none (RFC 6376 3.4.3, 3.4.4).
+ * A body sent by Postfix always has one. A bare LF is a line end only to
+ * FIXCRLF; otherwise the CRLF added after it closes a last line that
+ * holds the LF, which then does not verify.
+ */
+static void body_close(struct dkim_msg *m)
+{
+    if (m->results.body_length == 0)
+        return;
+    if (m->tail[1] == '\r')
+        (void) dkim_body(m->d, (u_char *) "\n", 1);
+    else if (m->tail[1] != '\n' || (m->tail[0] != '\r' && !dkim_fix_crlf))
+        (void) dkim_body(m->d, (u_char *) "\r\n", 2);
+}
+
+/* Set an entry's result and static reason. */
+static void entry_judge(struct entry *e, struct dkim_sig_result *res, enum dkim_result result, const char *why)
+{
+    res->result = result;
+    entry_why(e, why);
+}
+
+/* The library's signature errors that map to one result and reason (RFC 8601 2.7.1). */
+static const struct {
+    int err;
+    enum dkim_result result;
+    const char *why;          /* NULL: "key record: " and the library's text */
+} sig_errors[] = {
+    { DKIM_SIGERROR_BADSIG, DKIM_RESULT_FAIL, "signature verification failed" },
+    { DKIM_SIGERROR_TOOLARGE_L, DKIM_RESULT_FAIL, "body shorter than l=" },
+    { DKIM_SIGERROR_KEYFAIL, DKIM_RESULT_TEMPERROR, "key lookup failed" },
+    { DKIM_SIGERROR_NOKEY, DKIM_RESULT_PERMERROR, "no key" },
+    { DKIM_SIGERROR_KEYREVOKED, DKIM_RESULT_PERMERROR, "key revoked" },
+    { DKIM_SIGERROR_KEYDECODE, DKIM_RESULT_PERMERROR, "unusable key" },
+    { DKIM_SIGERROR_SUBDOMAIN, DKIM_RESULT_PERMERROR, "key forbids a subdomain in i=" },
+    { DKIM_SIGERROR_EXPIRED, DKIM_RESULT_PERMERROR, "signature expired" },
+    { DKIM_SIGERROR_FUTURE, DKIM_RESULT_PERMERROR, "signature timestamp in the future" },
+    { DKIM_SIGERROR_DNSSYNTAX, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_MULTIREPLY, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_KEYVERSION, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_KEYUNKNOWNHASH, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_KEYHASHMISMATCH, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_NOTEMAILKEY, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_KEYTYPEMISSING, DKIM_RESULT_PERMERROR, NULL },
+    { DKIM_SIGERROR_KEYTYPEUNKNOWN, DKIM_RESULT_PERMERROR, NULL },
+    /* Never verified, and the key lookup said nothing: a library failure. */
+    { DKIM_SIGERROR_UNKNOWN, DKIM_RESULT_TEMPERROR, "not verified" },
+    { DKIM_SIGERROR_OK, DKIM_RESULT_TEMPERROR, "not verified" },
+};
 
 /* The result of a verified entry, from the library's view of it (RFC 8601 2.7.1). */
 static void sig_judge(struct dkim_msg *m, struct entry *e, struct dkim_sig_result *res)
@@ -1051,10 +1131,10 @@ static void sig_judge(struct dkim_msg *m, struct entry *e, struct dkim_sig_resul
     DKIM_SIGINFO *si = e->si;
     unsigned flags, bits = 0;
     int err, bh;
+    const char *text;
 
     if (m->lib_error || si == NULL) {
-        res->result = DKIM_RESULT_TEMPERROR;
-        entry_why(e, "verifier error");
+        entry_judge(e, res, DKIM_RESULT_TEMPERROR, "verifier error");
         return;
     }
     flags = dkim_sig_getflags(si);
@@ -1070,13 +1150,11 @@ static void sig_judge(struct dkim_msg *m, struct entry *e, struct dkim_sig_resul
     }
     switch (e->key) {
     case KEY_TEMP:
-        res->result = DKIM_RESULT_TEMPERROR;
-        entry_why(e, e->key_why);
+        entry_judge(e, res, DKIM_RESULT_TEMPERROR, e->key_why);
         return;
     case KEY_NOKEY:
     case KEY_BAD:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, e->key_why);
+        entry_judge(e, res, DKIM_RESULT_PERMERROR, e->key_why);
         return;
     default:
         break;
@@ -1095,75 +1173,28 @@ static void sig_judge(struct dkim_msg *m, struct entry *e, struct dkim_sig_resul
             res->result = DKIM_RESULT_POLICY;
             entry_whyf(e, "key too small (%u bits)", bits);
         } else {
-            res->result = DKIM_RESULT_PASS;
-            entry_why(e, "");
+            entry_judge(e, res, DKIM_RESULT_PASS, "");
         }
         return;
     }
     if ((flags & DKIM_SIGFLAG_PASSED) && bh == DKIM_SIGBH_MISMATCH) {
-        res->result = DKIM_RESULT_FAIL;
-        entry_why(e, "body hash mismatch");
+        entry_judge(e, res, DKIM_RESULT_FAIL, "body hash mismatch");
         return;
     }
-    switch (err) {
-    case DKIM_SIGERROR_BADSIG:
-        res->result = DKIM_RESULT_FAIL;
-        entry_why(e, "signature verification failed");
-        return;
-    case DKIM_SIGERROR_TOOLARGE_L:
-        res->result = DKIM_RESULT_FAIL;
-        entry_why(e, "body shorter than l=");
-        return;
-    case DKIM_SIGERROR_KEYFAIL:
-        res->result = DKIM_RESULT_TEMPERROR;
-        entry_why(e, "key lookup failed");
-        return;
-    case DKIM_SIGERROR_NOKEY:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "no key");
-        return;
-    case DKIM_SIGERROR_KEYREVOKED:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "key revoked");
-        return;
-    case DKIM_SIGERROR_KEYDECODE:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "unusable key");
-        return;
-    case DKIM_SIGERROR_SUBDOMAIN:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "key forbids a subdomain in i=");
-        return;
-    case DKIM_SIGERROR_EXPIRED:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "signature expired");
-        return;
-    case DKIM_SIGERROR_FUTURE:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_why(e, "signature timestamp in the future");
-        return;
-    case DKIM_SIGERROR_DNSSYNTAX:
-    case DKIM_SIGERROR_MULTIREPLY:
-    case DKIM_SIGERROR_KEYVERSION:
-    case DKIM_SIGERROR_KEYUNKNOWNHASH:
-    case DKIM_SIGERROR_KEYHASHMISMATCH:
-    case DKIM_SIGERROR_NOTEMAILKEY:
-    case DKIM_SIGERROR_KEYTYPEMISSING:
-    case DKIM_SIGERROR_KEYTYPEUNKNOWN:
-        res->result = DKIM_RESULT_PERMERROR;
-        entry_whyf(e, "key record: %s", dkim_sig_geterrorstr(err));
-        return;
-    case DKIM_SIGERROR_UNKNOWN:
-    case DKIM_SIGERROR_OK:
-        /* Never verified, and the key lookup said nothing: a library failure. */
-        res->result = DKIM_RESULT_TEMPERROR;
-        entry_why(e, "not verified");
-        return;
-    default:
-        res->result = DKIM_RESULT_NEUTRAL;
-        entry_whyf(e, "signature error: %s", dkim_sig_geterrorstr(err) ? dkim_sig_geterrorstr(err) : "unknown");
+    text = dkim_sig_geterrorstr(err);
+    for (size_t k = 0; k < NELEM(sig_errors); k++) {
+        if (sig_errors[k].err != err)
+            continue;
+        if (sig_errors[k].why) {
+            entry_judge(e, res, sig_errors[k].result, sig_errors[k].why);
+        } else {
+            res->result = sig_errors[k].result;
+            entry_whyf(e, "key record: %s", text ? text : "unknown");
+        }
         return;
     }
+    res->result = DKIM_RESULT_NEUTRAL;
+    entry_whyf(e, "signature error: %s", text ? text : "unknown");
 }
 
 /* The message's summary result. */
@@ -1183,14 +1214,29 @@ static enum dkim_result summarize(const struct dkim_results *rs)
     return DKIM_RESULT_NEUTRAL;
 }
 
+/* Release the library handle and the key queries (pending ones are cancelled). */
+static void msg_release(struct dkim_msg *m)
+{
+    if (m->d) {
+        dkim_free(m->d);
+        m->d = NULL;
+    }
+    for (int k = 0; k < m->nqueries; k++) {
+        dns_query_free(m->queries[k]);
+        m->queries[k] = NULL;
+    }
+}
+
 /* End of message: verify and publish. */
 const struct dkim_results *dkim_msg_finish(struct dkim_msg *m)
 {
     if (m->finished)
         return &m->results;
     m->finished = 1;
-    if (m->d && !m->lib_error)
+    if (m->d && !m->lib_error) {
+        body_close(m);
         (void) dkim_eom(m->d, NULL);
+    }
     for (int k = 0; k < m->n; k++) {
         struct entry *e = &m->e[k];
         struct dkim_sig_result *res = &m->res[k];
@@ -1211,14 +1257,7 @@ const struct dkim_results *dkim_msg_finish(struct dkim_msg *m)
                   res->domain ? res->domain : "", res->selector ? res->selector : "",
                   dkim_alg_name(res->alg), res->b, dkim_result_name(res->result), res->reason);
     }
-    if (m->d) {
-        dkim_free(m->d);
-        m->d = NULL;
-    }
-    for (int k = 0; k < m->nqueries; k++) {
-        dns_query_free(m->queries[k]);
-        m->queries[k] = NULL;
-    }
+    msg_release(m);
     m->results.result = summarize(&m->results);
     return &m->results;
 }
@@ -1228,10 +1267,7 @@ void dkim_msg_free(struct dkim_msg *m)
 {
     if (m == NULL)
         return;
-    if (m->d)
-        dkim_free(m->d);
-    for (int k = 0; k < m->nqueries; k++)
-        dns_query_free(m->queries[k]);
+    msg_release(m);
     for (int k = 0; k < m->n; k++)
         str_free(&m->e[k].why_buf);
     mem_free(m->queries);

@@ -8,8 +8,10 @@
  *   dkim_msg_start()   at end of headers: parses every DKIM-Signature,
  *                      decides which ones are worth verifying and starts
  *                      their key lookups, so DNS runs while the body comes in;
- *   dkim_msg_body()    any number of times, the body as it arrives (CRLF or
- *                      bare LF line ends), hashed once, never kept;
+ *   dkim_msg_body()    any number of times, the body as it arrives, with
+ *                      CRLF line ends as Postfix sends it (bare LF only
+ *                      if dkim_startup() was asked to repair it), hashed
+ *                      once, never kept;
  *   dkim_msg_finish()  at end of message: waits for the keys (until the
  *                      message's DNS deadline), verifies, returns one result
  *                      per DKIM-Signature field.
@@ -119,10 +121,17 @@ void dkim_options_init(struct dkim_options *opts);
 
 /*
  * Set up libopendkim for the process (one library handle, its options and
- * callbacks fixed here). Returns 0, or -1 (logged) if the library cannot
- * verify RSA-SHA256 and Ed25519. Call again: no effect.
+ * callbacks fixed here). fix_crlf: bodies may come with bare LF or bare CR
+ * line ends (a message file), and the library turns them into CRLF, at a
+ * cost (some 40% more verification CPU on a 280 KB message). 0: every
+ * body comes with CRLF (from Postfix); a body with bare LF then does not
+ * verify (fail, body hash mismatch); a feeder of message files turns LF
+ * into CRLF first. Header fields may fold with either in both cases.
+ * Returns 0, or -1 (logged) if the library cannot verify RSA-SHA256 and
+ * Ed25519. Call again with the same fix_crlf: no effect; with the other:
+ * -1 (logged).
  */
-int dkim_startup(void);
+int dkim_startup(int fix_crlf);
 
 /* Release the library handle; no message may be in progress. */
 void dkim_shutdown(void);
@@ -136,7 +145,11 @@ void dkim_shutdown(void);
 struct dkim_msg *dkim_msg_start(struct dns_resolver *r, const struct msg_headers *hs,
                                 const struct dkim_options *opts, int64_t deadline_ms);
 
-/* Feed a piece of the body; any split, CRLF or bare LF. No-op after finish. */
+/*
+ * Feed a piece of the body; any split. Line ends CRLF, or anything if
+ * dkim_startup(1) (see there). A last line without a line end gets one
+ * (RFC 6376 3.4.3). No-op after finish.
+ */
 void dkim_msg_body(struct dkim_msg *m, const void *data, size_t len);
 
 /*

@@ -3,6 +3,8 @@
  * signing API and keys generated at start with libcrypto (RSA 2048, 1024,
  * 512, Ed25519), published through the DNS fixture; the RFC 8463 example
  * message from tests/dkim; malformed signatures and key records; limits.
+ * The library is set up as rampartd sets it up (dkim_startup(0): bodies
+ * with CRLF); the line end cases run with the repair on as well.
  */
 #include "config.h"
 
@@ -47,6 +49,7 @@ static struct dns_resolver *r;
 static struct dkim_msg *cur;
 static int log_errors;
 static int expect_errors;
+static int lib_fix_crlf;      /* how the library is set up now */
 
 /* A message: header fields as the milter gives them, and a body. */
 struct tmsg {
@@ -284,6 +287,14 @@ static void publish(const char *sel, const char *dom, const struct tkey *k, cons
     assert_int_equal(dns_fixture_add(r, name, DNS_T_TXT, rec), 0);
 }
 
+/* Set the library up again, with or without line end repair (no message in progress). */
+static void lib_restart(int fix_crlf)
+{
+    dkim_shutdown();
+    assert_int_equal(dkim_startup(fix_crlf), 0);
+    lib_fix_crlf = fix_crlf;
+}
+
 /* Verify t; body fed in pieces of chunk bytes (0: at once). */
 static const struct dkim_results *verify_opts(const struct tmsg *t, const struct dkim_options *o, size_t chunk,
                                               int64_t deadline)
@@ -322,8 +333,9 @@ static int group_setup(void **state)
 
     (void) state;
     log_set_hook(log_hook, NULL);
-    if (dkim_startup() != 0)
+    if (dkim_startup(0) != 0)
         return -1;
+    lib_fix_crlf = 0;
     key_make(&rsa2048, 2048);
     key_make(&other2048, 2048);
     key_make(&rsa1024, 1024);
@@ -368,6 +380,8 @@ static int teardown(void **state)
     cur = NULL;
     dns_resolver_free(r);
     r = NULL;
+    if (lib_fix_crlf)
+        lib_restart(0);
     if (!expect_errors)
         assert_int_equal(log_errors, 0);
     return 0;
@@ -973,78 +987,223 @@ struct canon_case {
     size_t chunk;
     const char *subject;      /* received Subject value, NULL: unchanged */
     int lf_folds;             /* received header folds as bare LF */
-    enum dkim_result want;
+    enum dkim_result want;    /* as rampartd: dkim_startup(0) */
+    enum dkim_result want_fixed; /* dkim_startup(1) */
 };
+
+#define PASS DKIM_RESULT_PASS
+#define FAIL DKIM_RESULT_FAIL
 
 static void test_canonicalization(void **state)
 {
     const struct canon_case cases[] = {
         { "relaxed body white space", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-          "a  b \r\nc\t\r\n\r\n\r\n", "a b\r\nc\r\n", 0, NULL, 0, DKIM_RESULT_PASS },
+          "a  b \r\nc\t\r\n\r\n\r\n", "a b\r\nc\r\n", 0, NULL, 0, PASS, PASS },
         { "simple body white space", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "a  b \r\nc\t\r\n", "a b\r\nc\r\n", 0, NULL, 0, DKIM_RESULT_FAIL },
+          "a  b \r\nc\t\r\n", "a b\r\nc\r\n", 0, NULL, 0, FAIL, FAIL },
         { "simple trailing empty lines", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "x\r\n\r\n\r\n", "x\r\n", 0, NULL, 0, DKIM_RESULT_PASS },
-        { "simple empty body", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE, "", "", 0, NULL, 0, DKIM_RESULT_PASS },
-        { "relaxed empty body", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, "", "", 0, NULL, 0, DKIM_RESULT_PASS },
+          "x\r\n\r\n\r\n", "x\r\n", 0, NULL, 0, PASS, PASS },
+        { "simple empty body", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE, "", "", 0, NULL, 0, PASS, PASS },
+        { "relaxed empty body", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, "", "", 0, NULL, 0, PASS, PASS },
         { "simple empty body vs CRLF", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE, "", "\r\n", 0, NULL, 0,
-          DKIM_RESULT_PASS },
-        { "no final line end", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE, "abc", "abc", 0, NULL, 0, DKIM_RESULT_PASS },
+          PASS, PASS },
+        /* RFC 6376 3.4.3, 3.4.4: a missing last line end is added */
+        { "simple no final line end", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
+          "abc\r\n", "abc", 0, NULL, 0, PASS, PASS },
+        { "relaxed no final line end", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "a b\r\n\r\nabc\r\n", "a  b\r\n\r\nabc", 0, NULL, 0, PASS, PASS },
+        { "relaxed no final line end, chunks", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "a b\r\nabc\r\n", "a  b\r\nabc", 3, NULL, 0, PASS, PASS },
+        { "simple body ends with CR", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
+          "abc\r\n", "abc\r", 1, NULL, 0, PASS, PASS },
+        { "relaxed body ends with CR", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "abc\r\n", "abc\r", 0, NULL, 0, PASS, PASS },
+        /* bare LF and bare CR: line ends only when repaired */
         { "simple bare LF body", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "line 1\r\nline 2\r\n\r\nend\r\n", "line 1\nline 2\n\nend\n", 0, NULL, 0, DKIM_RESULT_PASS },
+          "line 1\r\nline 2\r\n\r\nend\r\n", "line 1\nline 2\n\nend\n", 0, NULL, 0, FAIL, PASS },
         { "relaxed bare LF body", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-          "line 1 \r\nline 2\r\n", "line 1 \nline 2\n", 0, NULL, 0, DKIM_RESULT_PASS },
+          "line 1 \r\nline 2\r\n", "line 1 \nline 2\n", 0, NULL, 0, FAIL, PASS },
+        { "relaxed bare LF body, no final line end", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "line 1\r\nline 2\r\n", "line 1\nline 2", 0, NULL, 0, FAIL, PASS },
+        { "relaxed body ends with bare LF", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "abc\r\n", "abc\n", 0, NULL, 0, FAIL, PASS },
+        { "relaxed bare CR line end", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "a\r\nb\r\n", "a\rb\r\n", 0, NULL, 0, FAIL, PASS },
+        { "simple bare CR line end", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
+          "a\r\nb\r\n", "a\rb\r\n", 0, NULL, 0, FAIL, PASS },
         { "one-byte chunks CRLF", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "one\r\ntwo\r\n\r\nthree\r\n", "one\r\ntwo\r\n\r\nthree\r\n", 1, NULL, 0, DKIM_RESULT_PASS },
+          "one\r\ntwo\r\n\r\nthree\r\n", "one\r\ntwo\r\n\r\nthree\r\n", 1, NULL, 0, PASS, PASS },
+        { "relaxed one-byte chunks CRLF", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "one  \r\ntwo\r\n", "one\r\ntwo\r\n", 1, NULL, 0, PASS, PASS },
         { "one-byte chunks bare LF", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "one\r\ntwo\r\n\r\nthree\r\n", "one\ntwo\n\nthree\n", 1, NULL, 0, DKIM_RESULT_PASS },
-        { "relaxed one-byte chunks", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-          "one  \r\ntwo\r\n", "one\ntwo\n", 1, NULL, 0, DKIM_RESULT_PASS },
+          "one\r\ntwo\r\n\r\nthree\r\n", "one\ntwo\n\nthree\n", 1, NULL, 0, FAIL, PASS },
+        { "relaxed one-byte chunks bare LF", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "one  \r\ntwo\r\n", "one\ntwo\n", 1, NULL, 0, FAIL, PASS },
         { "three-byte chunks CRLF", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "aa\r\nbb\r\ncc\r\n", "aa\r\nbb\r\ncc\r\n", 3, NULL, 0, DKIM_RESULT_PASS },
+          "aa\r\nbb\r\ncc\r\n", "aa\r\nbb\r\ncc\r\n", 3, NULL, 0, PASS, PASS },
         { "relaxed header trailing space", DKIM_CANON_RELAXED, DKIM_CANON_SIMPLE,
-          "x\r\n", "x\r\n", 0, " Lunch  ", 0, DKIM_RESULT_PASS },
+          "x\r\n", "x\r\n", 0, " Lunch  ", 0, PASS, PASS },
         { "simple header trailing space", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "x\r\n", "x\r\n", 0, " Lunch  ", 0, DKIM_RESULT_FAIL },
+          "x\r\n", "x\r\n", 0, " Lunch  ", 0, FAIL, FAIL },
         { "relaxed header refolded", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-          "x\r\n", "x\r\n", 0, "\r\n Lunch", 0, DKIM_RESULT_PASS },
+          "x\r\n", "x\r\n", 0, "\r\n Lunch", 0, PASS, PASS },
+        /* header fields are made CRLF whatever the library is told */
         { "simple signature with LF folds", DKIM_CANON_SIMPLE, DKIM_CANON_SIMPLE,
-          "x\r\n", "x\r\n", 0, NULL, 1, DKIM_RESULT_PASS },
+          "x\r\n", "x\r\n", 0, NULL, 1, PASS, PASS },
+        { "relaxed header with LF fold", DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+          "x\r\n", "x\r\n", 0, "\n Lunch", 0, PASS, PASS },
     };
 
     (void) state;
     publish("sel", "example.org", &rsa2048, NULL);
-    for (size_t i = 0; i < NELEM(cases); i++) {
-        const struct canon_case *c = &cases[i];
-        struct tmsg t;
-        struct signopt so = sig_default;
-        const struct dkim_results *rs;
+    for (int fix = 0; fix <= 1; fix++) {
+        lib_restart(fix);
+        for (size_t i = 0; i < NELEM(cases); i++) {
+            const struct canon_case *c = &cases[i];
+            enum dkim_result want = fix ? c->want_fixed : c->want;
+            struct tmsg t;
+            struct signopt so = sig_default;
+            const struct dkim_results *rs;
 
-        tmsg_init(&t, base_hdrs, c->signed_body);
-        so.hc = c->hc;
-        so.bc = c->bc;
-        sign_prepend(&t, &rsa2048, "sel", "example.org", &so);
-        str_set(&t.body, c->received_body);
-        if (c->subject)
-            tmsg_set(&t, "Subject", c->subject);
-        if (c->lf_folds) {
-            /* as a milter may hand over folded fields */
-            str v = STR_INIT;
-            const char *s = t.hs.h[0].value;
+            tmsg_init(&t, base_hdrs, c->signed_body);
+            so.hc = c->hc;
+            so.bc = c->bc;
+            sign_prepend(&t, &rsa2048, "sel", "example.org", &so);
+            str_set(&t.body, c->received_body);
+            if (c->subject)
+                tmsg_set(&t, "Subject", c->subject);
+            if (c->lf_folds) {
+                /* as a milter may hand over folded fields */
+                str v = STR_INIT;
+                const char *s = t.hs.h[0].value;
 
-            assert_non_null(strstr(s, "\r\n"));
-            for (; *s; s++)
-                if (*s != '\r')
-                    str_addc(&v, *s);
-            tmsg_set(&t, "DKIM-Signature", v.data);
-            str_free(&v);
+                assert_non_null(strstr(s, "\r\n"));
+                for (; *s; s++)
+                    if (*s != '\r')
+                        str_addc(&v, *s);
+                tmsg_set(&t, "DKIM-Signature", v.data);
+                str_free(&v);
+            }
+            rs = verify_opts(&t, NULL, c->chunk, 0);
+            if (rs->sig[0].result != want)
+                fail_msg("case \"%s\", fix_crlf %d: %s \"%s\"", c->name, fix, dkim_result_name(rs->sig[0].result),
+                         rs->sig[0].reason);
+            /* a body that differs is a body hash mismatch, nothing else */
+            if (want == FAIL && c->subject == NULL)
+                assert_sig(rs, 0, FAIL, "body hash mismatch");
+            assert_int_equal(rs->body_length, t.body.len);
+            tmsg_free(&t);
         }
-        rs = verify_opts(&t, NULL, c->chunk, 0);
-        if (rs->sig[0].result != c->want)
-            fail_msg("case \"%s\": %s \"%s\"", c->name, dkim_result_name(rs->sig[0].result), rs->sig[0].reason);
-        tmsg_free(&t);
     }
 }
+
+/*
+ * A message signed over CRLF, handed over with bare LF line ends (a message
+ * file fed as it is): with the library set up as rampartd sets it up, a
+ * body hash mismatch, never an error; with CRLF, a pass; with the repair
+ * on, a pass either way.
+ */
+static void test_bare_lf_body(void **state)
+{
+    static const char body_crlf[] = "Hello Bob,\r\n\r\nSee you at  noon. \r\n-- \r\nAlice\r\n";
+    static const char body_lf[] = "Hello Bob,\n\nSee you at  noon. \n-- \nAlice\n";
+    const dkim_canon_t canons[] = { DKIM_CANON_RELAXED, DKIM_CANON_SIMPLE };   /* body */
+    const struct dkim_results *rs;
+
+    (void) state;
+    publish("sel", "example.org", &rsa2048, NULL);
+    publish("ed", "example.org", &ed25519, NULL);
+    for (int fix = 0; fix <= 1; fix++) {
+        lib_restart(fix);
+        for (size_t c = 0; c < NELEM(canons); c++) {
+            struct tmsg t;
+            struct signopt so = sig_default;
+
+            char *a, *b;
+
+            /* (libopendkim's Ed25519 signatures do not verify with simple header canonicalization) */
+            so.bc = canons[c];
+            tmsg_init(&t, base_hdrs, body_crlf);
+            a = sign_with(&t, &rsa2048, "sel", "example.org", &so);
+            b = sign_with(&t, &ed25519, "ed", "example.org", &so);
+            tmsg_prepend(&t, "DKIM-Signature", a, -1);
+            tmsg_prepend(&t, "DKIM-Signature", b, -1);
+            free(a);
+            free(b);
+            rs = verify_opts(&t, NULL, 0, 0);
+            assert_int_equal(rs->result, DKIM_RESULT_PASS);
+            assert_sig(rs, 0, DKIM_RESULT_PASS, "");
+            assert_sig(rs, 1, DKIM_RESULT_PASS, "");
+
+            str_set(&t.body, body_lf);
+            for (size_t chunk = 0; chunk <= 5; chunk += 5) {
+                rs = verify_opts(&t, NULL, chunk, 0);
+                if (fix) {
+                    assert_int_equal(rs->result, DKIM_RESULT_PASS);
+                    assert_sig(rs, 0, DKIM_RESULT_PASS, "");
+                    assert_sig(rs, 1, DKIM_RESULT_PASS, "");
+                } else {
+                    assert_int_equal(rs->result, DKIM_RESULT_FAIL);
+                    assert_sig(rs, 0, DKIM_RESULT_FAIL, "body hash mismatch");
+                    assert_sig(rs, 1, DKIM_RESULT_FAIL, "body hash mismatch");
+                }
+                assert_int_equal(rs->body_length, (int64_t) strlen(body_lf));
+            }
+            tmsg_free(&t);
+        }
+    }
+}
+
+/* NUL bytes in the body are ordinary bytes: hashed, never a cut, never an over-read. */
+static void test_nul_in_body(void **state)
+{
+    static const char signed_body[] = "a\0b\r\n\0\r\n";
+    static const struct {
+        const char *body;
+        ssize_t len;
+        enum dkim_result want;
+    } cases[] = {
+        { "a\0b\r\n\0\r\n", 8, DKIM_RESULT_PASS },
+        { "a\0b\r\n\0", 6, DKIM_RESULT_PASS },          /* the last line end is added */
+        { "a\0c\r\n\0\r\n", 8, DKIM_RESULT_FAIL },
+        { "a\r\n", 3, DKIM_RESULT_FAIL },                 /* cut at the NUL */
+        { "a\0b\n\0\n", 6, DKIM_RESULT_FAIL },          /* bare LF, not repaired */
+    };
+    struct tmsg base;
+
+    (void) state;
+    publish("sel", "example.org", &rsa2048, NULL);
+    tmsg_init(&base, base_hdrs, NULL);
+    str_add(&base.body, signed_body, (ssize_t) sizeof(signed_body) - 1);
+    for (int simple = 0; simple <= 1; simple++) {
+        struct signopt so = sig_default;
+        char *sig;
+
+        so.hc = so.bc = simple ? DKIM_CANON_SIMPLE : DKIM_CANON_RELAXED;
+        sig = sign_with(&base, &rsa2048, "sel", "example.org", &so);
+        for (size_t i = 0; i < NELEM(cases); i++) {
+            struct tmsg t;
+            const struct dkim_results *rs;
+
+            tmsg_init(&t, base_hdrs, NULL);
+            tmsg_prepend(&t, "DKIM-Signature", sig, -1);
+            str_add(&t.body, cases[i].body, cases[i].len);
+            for (size_t chunk = 0; chunk <= 1; chunk++) {
+                rs = verify_opts(&t, NULL, chunk, 0);
+                if (rs->sig[0].result != cases[i].want)
+                    fail_msg("case %zu, %s: %s \"%s\"", i, simple ? "simple" : "relaxed",
+                             dkim_result_name(rs->sig[0].result), rs->sig[0].reason);
+                assert_int_equal(rs->body_length, cases[i].len);
+            }
+            tmsg_free(&t);
+        }
+        free(sig);
+    }
+    tmsg_free(&base);
+}
+
+#undef PASS
+#undef FAIL
 
 /* ------------------------------------------------------------ bad signatures */
 
@@ -1266,7 +1425,10 @@ static void rnd_text(str *s, int len)
         str_addc(s, alphabet[rnd(sizeof(alphabet) - 1)]);
 }
 
-/* Random damage to fields, signatures and bodies: whatever the result, no crash (run it under ASan). */
+/*
+ * Random damage to fields, signatures and bodies: whatever the result, no
+ * crash (run it under ASan). The second half with the line end repair on.
+ */
 static void test_random_input(void **state)
 {
     char *sig;
@@ -1282,6 +1444,8 @@ static void test_random_input(void **state)
         str v = STR_INIT;
         const struct dkim_results *rs;
 
+        if (iter == 200)
+            lib_restart(1);
         tmsg_base(&t);
         str_adds(&v, sig);
         switch (rnd(5)) {
@@ -1700,16 +1864,24 @@ static void load_zone(const str *z)
 
 static void test_rfc8463_example(void **state)
 {
-    str raw = STR_INIT, zone = STR_INIT;
-    struct tmsg t;
+    str raw = STR_INIT, zone = STR_INIT, crlf = STR_INIT;
+    struct tmsg t, t2;
     const struct dkim_results *rs;
 
     (void) state;
     read_data("rfc8463.eml", &raw);
     read_data("rfc8463.zone", &zone);
     load_zone(&zone);
-    parse_message(&raw, &t);
+    /* The file has LF line ends; Postfix hands a milter CRLF. */
+    for (ssize_t i = 0; i < raw.len; i++) {
+        if (raw.data[i] == '\n')
+            str_addc(&crlf, '\r');
+        str_addc(&crlf, raw.data[i]);
+    }
+    parse_message(&crlf, &t);
     assert_int_equal(t.hs.n, 7);
+    parse_message(&raw, &t2);
+    assert_int_equal(t2.hs.n, 7);
 
     for (size_t chunk = 0; chunk <= 7; chunk += 7) {
         rs = verify_opts(&t, NULL, chunk, 0);
@@ -1729,36 +1901,35 @@ static void test_rfc8463_example(void **state)
         assert_string_equal(rs->sig[1].selector, "test");
         assert_string_equal(rs->sig[1].b, "F45dVWDf");
         assert_int_equal(rs->sig[1].key_bits, 1024);
-    }
 
-    /* and the same message with CRLF line ends */
-    {
-        str crlf = STR_INIT;
-        struct tmsg t2;
-
-        for (ssize_t i = 0; i < raw.len; i++) {
-            if (raw.data[i] == '\n')
-                str_addc(&crlf, '\r');
-            str_addc(&crlf, raw.data[i]);
-        }
-        parse_message(&crlf, &t2);
-        rs = verify(&t2);
-        assert_sig(rs, 0, DKIM_RESULT_PASS, "");
-        assert_sig(rs, 1, DKIM_RESULT_PASS, "");
-        /* one changed word in the body breaks both */
-        tmsg_free(&t2);
-        str_reset(&crlf);
-        parse_message(&raw, &t2);
-        str_set(&t2.body, "Hi.\n\nWe won the game.  Are you hungry yet?\n\nJoe.\n");
-        rs = verify(&t2);
+        /* The file as it is: its header folds are made CRLF, its body is not. */
+        rs = verify_opts(&t2, NULL, chunk, 0);
+        assert_int_equal(rs->result, DKIM_RESULT_FAIL);
         assert_sig(rs, 0, DKIM_RESULT_FAIL, "body hash mismatch");
         assert_sig(rs, 1, DKIM_RESULT_FAIL, "body hash mismatch");
-        tmsg_free(&t2);
-        str_free(&crlf);
+        assert_int_equal(rs->sig[0].key_bits, 256);
+        assert_int_equal(rs->sig[1].key_bits, 1024);
+    }
+
+    /* one changed word in the body breaks both */
+    str_set(&t.body, "Hi.\r\n\r\nWe won the game.  Are you hungry yet?\r\n\r\nJoe.\r\n");
+    rs = verify(&t);
+    assert_sig(rs, 0, DKIM_RESULT_FAIL, "body hash mismatch");
+    assert_sig(rs, 1, DKIM_RESULT_FAIL, "body hash mismatch");
+
+    /* With the repair on, the file as it is passes. */
+    lib_restart(1);
+    for (size_t chunk = 0; chunk <= 7; chunk += 7) {
+        rs = verify_opts(&t2, NULL, chunk, 0);
+        assert_int_equal(rs->result, DKIM_RESULT_PASS);
+        assert_sig(rs, 0, DKIM_RESULT_PASS, "");
+        assert_sig(rs, 1, DKIM_RESULT_PASS, "");
     }
     tmsg_free(&t);
+    tmsg_free(&t2);
     str_free(&raw);
     str_free(&zone);
+    str_free(&crlf);
 }
 
 /* ------------------------------------------------------------ threads */
@@ -1829,7 +2000,11 @@ static void test_names(void **state)
     assert_string_equal(dkim_alg_name(DKIM_ALG_RSA_SHA256), "rsa-sha256");
     assert_string_equal(dkim_alg_name(DKIM_ALG_RSA_SHA1), "rsa-sha1");
     /* startup again: nothing happens */
-    assert_int_equal(dkim_startup(), 0);
+    assert_int_equal(dkim_startup(0), 0);
+    /* but the other setting is refused: the library's options are fixed */
+    expect_errors = 1;
+    assert_int_equal(dkim_startup(1), -1);
+    assert_int_equal(log_errors, 1);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1858,6 +2033,8 @@ int main(void)
         T(test_key_flags),
         T(test_shared_key_query),
         T(test_canonicalization),
+        T(test_bare_lf_body),
+        T(test_nul_in_body),
         T(test_malformed_signatures),
         T(test_signature_with_nul),
         T(test_odd_bytes_in_signed_field),

@@ -280,11 +280,30 @@ static struct dns_resolver *live_resolver(const struct config *cfg, str *err)
     return dns_unbound_new(&uc, err);
 }
 
+/*
+ * The body as Postfix hands it to a milter: every bare LF (a message
+ * file's, postcat's) made CRLF. DKIM verifies bodies with CRLF line ends
+ * only (dkim_startup(0), as in rampartd). At most twice len bytes.
+ */
+static void body_crlf(const char *s, ssize_t len, str *out)
+{
+    ssize_t from = 0;
+
+    for (ssize_t i = 0; i < len; i++)
+        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) {
+            str_add(out, s + from, i - from);
+            str_add(out, "\r\n", 2);
+            from = i + 1;
+        }
+    str_add(out, s + from, len - from);
+}
+
 /* Run the pipeline on the message, as the milter would. */
 static void run_pipeline(struct run *r, const str *msg)
 {
     ssize_t body;
     int64_t t0 = clock_now_ms();
+    str crlf = STR_INIT;
 
     txn_init(&r->t);
     if (r->lists) {
@@ -305,13 +324,15 @@ static void run_pipeline(struct run *r, const str *msg)
     body = msg_split(msg->data ? msg->data : "", msg->len, feed_header, r);
     txn_eoh(&r->t);
     dns_trace_set_context(r->trace, "body");
-    txn_body(&r->t, (const unsigned char *) msg->data + body, msg->len - body);
+    body_crlf(msg->data ? msg->data + body : "", msg->len - body, &crlf);
+    txn_body(&r->t, (const unsigned char *) (crlf.data ? crlf.data : ""), crlf.len);
     dns_trace_set_context(r->trace, "eom");
     txn_eom(&r->t);
     r->ms = clock_now_ms() - t0;
     txn_log(&r->t, r->ms);
     dns_trace_set_context(r->trace, NULL);
-    r->body_bytes = msg->len - body;
+    r->body_bytes = crlf.len;
+    str_free(&crlf);
 }
 
 /* ---------------------------------------------------------------- attribution */
