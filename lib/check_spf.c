@@ -159,8 +159,8 @@ static void spf_join(struct spf_state *s)
         if (s->jobs[i].running) {
             pthread_join(s->jobs[i].thread, NULL);
             s->jobs[i].running = 0;
-            log_debug("spf: %s identity of %s checked in %lld ms", s->jobs[i].helo ? "HELO" : "MAIL FROM",
-                      str_cstr(&s->sender), (long long) s->jobs[i].ms);
+            log_debug("spf: %s identity checked in %lld ms", s->jobs[i].helo ? "HELO" : "MAIL FROM",
+                      (long long) s->jobs[i].ms);
         }
     }
 }

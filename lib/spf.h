@@ -131,7 +131,11 @@ int spf_engine_from_name(const char *name);
  * Append the value of a Received-SPF header field (RFC 7208 9.1) for res:
  * result, comment, client-ip, envelope-from, helo, receiver, identity,
  * mechanism and problem. Every value is sanitised (printable ASCII, quoted
- * when not a dot-atom, bounded); the text has no CR or LF.
+ * when not a dot-atom, bounded). The text has no CR, and LF only in
+ * folds: "\n\t" in place of the space before a "key=value;" pair that
+ * would pass column 78 ("Received-SPF: " counted, a tab as 8 columns). The
+ * result and its comment are never folded. A caller that needs one line
+ * (the policy service's PREPEND action) unfolds it.
  */
 void spf_received_spf(str *out, const struct spf_request *req, const struct spf_result *res);
 
