@@ -359,6 +359,15 @@ static int rl_redis_parse(struct ratelimit *rl, const char *spec, str *err)
     return 0;
 }
 
+/* A connection's error, in words: hiredis reports its read timeout as EAGAIN. */
+static const char *rl_errstr(const redisContext *c)
+{
+    if (c->err == REDIS_ERR_IO
+        && (strcmp(c->errstr, strerror(EAGAIN)) == 0 || strcmp(c->errstr, strerror(ETIMEDOUT)) == 0))
+        return "timed out";
+    return c->errstr;
+}
+
 /* Load the script on a new connection; the SHA1 is the same for every connection. */
 static int rl_redis_load(struct ratelimit *rl, redisContext *c, str *err)
 {
@@ -366,7 +375,7 @@ static int rl_redis_load(struct ratelimit *rl, redisContext *c, str *err)
     int rc = -1;
 
     if (r == NULL)
-        str_addf(err, "Redis: %s", c->errstr);
+        str_addf(err, "Redis: %s", rl_errstr(c));
     else if (r->type != REDIS_REPLY_STRING || r->len <= 0 || (size_t) r->len >= sizeof(rl->sha))
         str_addf(err, "Redis: SCRIPT LOAD: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     else {
@@ -509,7 +518,7 @@ static enum ratelimit_result rl_redis_hit(struct ratelimit *rl, const char *key,
     }
     if (r == NULL) {
         if (err->len == 0)
-            str_addf(err, "Redis: %s", c->err ? c->errstr : "no reply");
+            str_addf(err, "Redis: %s", c->err ? rl_errstr(c) : "no reply");
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER
                && r->element[1]->type == REDIS_REPLY_INTEGER) {
         res = r->element[0]->integer ? RATELIMIT_OK : RATELIMIT_OVER;
@@ -584,7 +593,7 @@ static int rl_redis_walk(struct ratelimit *rl, const char *pattern, int64_t now_
 
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2
             || r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            str_addf(err, "Redis: SCAN: %s", r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str
+            str_addf(err, "Redis: SCAN: %s", r == NULL ? rl_errstr(c) : r->type == REDIS_REPLY_ERROR ? r->str
                                                                                               : "unexpected reply");
             if (r)
                 freeReplyObject(r);
@@ -619,7 +628,7 @@ static int rl_redis_walk(struct ratelimit *rl, const char *pattern, int64_t now_
                 }
             }
             if (h == NULL) {
-                str_addf(err, "Redis: %s", c->errstr);
+                str_addf(err, "Redis: %s", rl_errstr(c));
                 freeReplyObject(r);
                 goto done;
             }
