@@ -8,7 +8,9 @@
  * word, a reason ("-" for none) and property values. Checked: a parsed id
  * is non-empty; a value with a NUL or without an id is always removed;
  * ours has no CR, LF only in "\n\t" folds, only printable ASCII otherwise,
- * parses back to our id and would be removed as ours.
+ * no line longer than 998 characters with "Authentication-Results:" before
+ * the first (RFC 5322 2.1.1), parses back to our id and would be removed
+ * as ours.
  */
 #include "config.h"
 
@@ -62,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *id = nparts > 1 ? fuzz_cstr(&parts[1]) : strdup("mx.example.net");
     str out = STR_INIT, parsed = STR_INIT;
     struct authres ar;
+    ssize_t line_len;
     int rc;
 
     /* A received header. */
@@ -80,14 +83,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         add_result(&ar, parts[k]);
     FUZZ_ASSERT(ar.n <= AUTHRES_MAX_RESULTS);
     authres_format(&ar, id, &out);
+    line_len = (ssize_t) strlen("Authentication-Results:");
     for (ssize_t i = 0; i < out.len; i++) {
         unsigned char c = (unsigned char) out.data[i];
 
         FUZZ_ASSERT(c != '\r' && c != '\0');
-        if (c == '\n')
+        if (c == '\n') {
             FUZZ_ASSERT(i + 1 < out.len && out.data[i + 1] == '\t');
-        else if (c != '\t')
+            line_len = 0;
+            continue;
+        }
+        if (c != '\t')
             FUZZ_ASSERT(c >= 0x20 && c < 0x7f);
+        FUZZ_ASSERT(++line_len <= 998);
     }
     /* An id an administrator can write comes back from our own header, and marks it ours. */
     if (id[0] != '\0' && strlen(id) <= 200 && fuzz_printable(id, (ssize_t) strlen(id))) {
