@@ -46,6 +46,12 @@
  * then in an unlinked file in temp_dir (O_TMPFILE, else mkstemp+unlink);
  * it keeps at most max_file_size bytes.
  *
+ * av_text_* (av_skip_text_only) follows the MIME structure of a message as
+ * it streams in and says whether it is text only; see av.h. It decides from
+ * the start of each line (boundaries, part header blocks, uuencode/yEnc/
+ * BinHex markers) and never decodes; anything it does not fully understand
+ * means "scan".
+ *
  * Logs: each (re)load (notice), a failed load (error), scanner failures
  * (warning), libclamav's own messages during loads at their level and
  * during scans at debug level only (their text comes from hostile input).
@@ -1166,4 +1172,477 @@ enum av_result av_scan_buffer(const struct av_buffer *b, struct av_report *r)
         res = r->result;
     }
     return res;
+}
+
+/* ---------------------------------------------------------------- text only */
+
+/* Bytes of a body line looked at: a delimiter, its padding, a block marker. */
+#define AV_TEXT_LINE_KEEP (AV_TEXT_MAX_BOUNDARY + 64)
+
+/* The fields of a part that decide what it is. */
+struct av_text_fields {
+    const char *ct, *cd, *cte;          /* values (after the colon) */
+    ssize_t ct_len, cd_len, cte_len;
+    int n_ct, n_cd, n_cte;
+};
+
+/* A parsed Content-Type, Content-Disposition or Content-Transfer-Encoding. */
+struct av_text_value {
+    const char *type, *sub;             /* tokens, pointing into the value */
+    ssize_t type_len, sub_len;
+    int named;                          /* a name or filename parameter */
+    int n_boundary;
+    str boundary;                       /* the boundary parameter, unquoted */
+};
+
+/* Record the first reason the message is not text only. */
+static void av_text_not(struct av_text *t, const char *why)
+{
+    if (t->why == NULL)
+        t->why = why;
+}
+
+/* An RFC 2045 token character. */
+static int av_text_tokenc(unsigned char c)
+{
+    return c > 32 && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+/* Skip white space and folds. */
+static const char *av_text_ws(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+        s++;
+    return s;
+}
+
+/* s (n bytes) is the word w, ignoring ASCII case. */
+static int av_text_is(const char *s, ssize_t n, const char *w)
+{
+    ssize_t i;
+
+    for (i = 0; i < n && w[i]; i++)
+        if (ascii_tolower((unsigned char) s[i]) != ascii_tolower((unsigned char) w[i]))
+            return 0;
+    return i == n && w[i] == '\0';
+}
+
+/* s (n bytes) starts with p, ignoring ASCII case. */
+static int av_text_starts(const char *s, ssize_t n, const char *p)
+{
+    ssize_t i;
+
+    for (i = 0; p[i]; i++)
+        if (i >= n || ascii_tolower((unsigned char) s[i]) != ascii_tolower((unsigned char) p[i]))
+            return 0;
+    return 1;
+}
+
+/* Read a token; its length (0 = none). */
+static ssize_t av_text_token(const char **p, const char *end)
+{
+    const char *s = *p;
+
+    while (*p < end && av_text_tokenc((unsigned char) **p))
+        (*p)++;
+    return *p - s;
+}
+
+/*
+ * Parse "type/sub; attr=value; ..." (with_sub) or "type; attr=value"; -1
+ * if it does not parse (comments, bad quoting, a stray character), which
+ * the caller takes as a broken structure.
+ */
+static int av_text_parse(const char *s, ssize_t len, int with_sub, struct av_text_value *v)
+{
+    const char *end = s + len, *p = av_text_ws(s, end);
+
+    v->type = p;
+    if ((v->type_len = av_text_token(&p, end)) == 0)
+        return -1;
+    if (with_sub) {
+        p = av_text_ws(p, end);
+        if (p >= end || *p != '/')
+            return -1;
+        p = av_text_ws(p + 1, end);
+        v->sub = p;
+        if ((v->sub_len = av_text_token(&p, end)) == 0)
+            return -1;
+    }
+    for (;;) {
+        const char *attr;
+        ssize_t alen;
+        int is_boundary;
+
+        p = av_text_ws(p, end);
+        if (p >= end)
+            return 0;
+        if (*p != ';')
+            return -1;
+        p = av_text_ws(p + 1, end);
+        if (p >= end)
+            return 0;
+        if (*p == ';')
+            continue;
+        attr = p;
+        if ((alen = av_text_token(&p, end)) == 0)
+            return -1;
+        p = av_text_ws(p, end);
+        if (p >= end || *p != '=')
+            return -1;
+        p = av_text_ws(p + 1, end);
+        is_boundary = av_text_is(attr, alen, "boundary");
+        if (is_boundary && v->n_boundary++ > 0)
+            return -1;
+        /* name, filename, and their RFC 2231 forms (name*, filename*0*, ...) */
+        if (av_text_is(attr, alen, "name") || av_text_is(attr, alen, "filename")
+            || av_text_starts(attr, alen, "name*") || av_text_starts(attr, alen, "filename*"))
+            v->named = 1;
+        if (p < end && *p == '"') {
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\r' || *p == '\n')
+                    continue;   /* a fold inside the quotes */
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+                if (is_boundary)
+                    str_addc(&v->boundary, *p);
+            }
+            if (p >= end)
+                return -1;
+            p++;
+        } else {
+            const char *val = p;
+
+            if (av_text_token(&p, end) == 0)
+                return -1;
+            if (is_boundary)
+                str_add(&v->boundary, val, p - val);
+        }
+    }
+}
+
+/* A part (or the message) with these fields starts: decide, or open its multipart. */
+static void av_text_part(struct av_text *t, const struct av_text_fields *f, int in_digest)
+{
+    struct av_text_value ct, cd, cte;
+
+    memset(&ct, 0, sizeof(ct));
+    memset(&cd, 0, sizeof(cd));
+    memset(&cte, 0, sizeof(cte));
+    if (f->n_ct > 1 || f->n_cd > 1 || f->n_cte > 1) {
+        av_text_not(t, "a part with a repeated Content-Type, Content-Disposition or "
+                       "Content-Transfer-Encoding");
+        return;
+    }
+    if (f->n_cd) {
+        if (av_text_parse(f->cd, f->cd_len, 0, &cd) != 0) {
+            av_text_not(t, "a Content-Disposition that does not parse");
+            goto out;
+        }
+        /* RFC 2183: an unknown disposition is treated as attachment. */
+        if (!av_text_is(cd.type, cd.type_len, "inline")) {
+            av_text_not(t, "an attachment");
+            goto out;
+        }
+    }
+    if (f->n_cte) {
+        if (av_text_parse(f->cte, f->cte_len, 0, &cte) != 0) {
+            av_text_not(t, "a Content-Transfer-Encoding that does not parse");
+            goto out;
+        }
+    }
+    if (f->n_ct == 0) {
+        /* RFC 2046: text/plain, or message/rfc822 inside multipart/digest. */
+        if (in_digest)
+            av_text_not(t, "a message inside multipart/digest");
+    } else if (av_text_parse(f->ct, f->ct_len, 1, &ct) != 0) {
+        av_text_not(t, "a Content-Type that does not parse");
+        goto out;
+    }
+    if (ct.named || cd.named) {
+        av_text_not(t, "a part with a file name");
+        goto out;
+    }
+    if (f->n_ct && av_text_is(ct.type, ct.type_len, "multipart")) {
+        if (ct.n_boundary == 0 || ct.boundary.len == 0 || ct.boundary.len > AV_TEXT_MAX_BOUNDARY)
+            av_text_not(t, "a multipart without a usable boundary");
+        else if (f->n_cte && !av_text_is(cte.type, cte.type_len, "7bit")
+                 && !av_text_is(cte.type, cte.type_len, "8bit") && !av_text_is(cte.type, cte.type_len, "binary"))
+            av_text_not(t, "a multipart with a transfer encoding");
+        else if (t->depth >= AV_TEXT_MAX_DEPTH)
+            av_text_not(t, "multiparts nested too deep");
+        else {
+            str_reset(&t->boundary[t->depth]);
+            str_add(&t->boundary[t->depth], ct.boundary.data, ct.boundary.len);
+            t->level_parts[t->depth] = 0;
+            t->level_digest[t->depth] = av_text_is(ct.sub, ct.sub_len, "digest");
+            t->depth++;
+        }
+        goto out;
+    }
+    if (f->n_ct && !(av_text_is(ct.type, ct.type_len, "text")
+                     && (av_text_is(ct.sub, ct.sub_len, "plain") || av_text_is(ct.sub, ct.sub_len, "html")))) {
+        av_text_not(t, "a part that is not text/plain or text/html");
+        goto out;
+    }
+    /* libclamav decodes uuencode and the like as files: only the usual encodings are text. */
+    if (f->n_cte && !av_text_is(cte.type, cte.type_len, "7bit") && !av_text_is(cte.type, cte.type_len, "8bit")
+        && !av_text_is(cte.type, cte.type_len, "binary") && !av_text_is(cte.type, cte.type_len, "quoted-printable")
+        && !av_text_is(cte.type, cte.type_len, "base64"))
+        av_text_not(t, "a text part with an unusual transfer encoding");
+out:
+    str_free(&ct.boundary);
+    str_free(&cd.boundary);
+    str_free(&cte.boundary);
+}
+
+/* Start from the message's header fields. */
+void av_text_init(struct av_text *t, const struct msg_headers *hs)
+{
+    struct av_text_fields f;
+    const struct msg_header *h;
+
+    memset(t, 0, sizeof(*t));
+    memset(&f, 0, sizeof(f));
+    if ((h = msg_headers_find(hs, "Content-Type", 0)) != NULL) {
+        f.ct = h->value;
+        f.ct_len = h->value_len;
+        f.n_ct = msg_headers_count(hs, "Content-Type");
+    }
+    if ((h = msg_headers_find(hs, "Content-Disposition", 0)) != NULL) {
+        f.cd = h->value;
+        f.cd_len = h->value_len;
+        f.n_cd = msg_headers_count(hs, "Content-Disposition");
+    }
+    if ((h = msg_headers_find(hs, "Content-Transfer-Encoding", 0)) != NULL) {
+        f.cte = h->value;
+        f.cte_len = h->value_len;
+        f.n_cte = msg_headers_count(hs, "Content-Transfer-Encoding");
+    }
+    av_text_part(t, &f, 0);
+}
+
+/* The end of a part's header block: split it into fields, then decide. */
+static void av_text_header_done(struct av_text *t)
+{
+    struct av_text_fields f;
+    const char *s = t->header.data, *end = s + t->header.len;
+    const char **val = NULL;
+    ssize_t *vlen = NULL;
+    int have_field = 0;
+
+    memset(&f, 0, sizeof(f));
+    t->in_header = 0;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t) (end - s)), *colon;
+        const char *eol = nl ? nl : end;
+
+        if (*s == ' ' || *s == '\t') {
+            if (!have_field) {
+                av_text_not(t, "a part header that starts with a continuation line");
+                return;
+            }
+            if (val != NULL)
+                *vlen = eol - *val;
+        } else {
+            const char *n;
+
+            have_field = 1;
+            colon = memchr(s, ':', (size_t) (eol - s));
+            if (colon == NULL || colon == s) {
+                av_text_not(t, "a line in a part header that is not a header field");
+                return;
+            }
+            for (n = s; n < colon; n++)
+                if ((unsigned char) *n <= 32 || (unsigned char) *n >= 127) {
+                    av_text_not(t, "a line in a part header that is not a header field");
+                    return;
+                }
+            val = NULL;
+            vlen = NULL;
+            if (av_text_is(s, colon - s, "Content-Type")) {
+                f.n_ct++;
+                val = &f.ct;
+                vlen = &f.ct_len;
+            } else if (av_text_is(s, colon - s, "Content-Disposition")) {
+                f.n_cd++;
+                val = &f.cd;
+                vlen = &f.cd_len;
+            } else if (av_text_is(s, colon - s, "Content-Transfer-Encoding")) {
+                f.n_cte++;
+                val = &f.cte;
+                vlen = &f.cte_len;
+            }
+            if (val != NULL) {
+                *val = colon + 1;
+                *vlen = eol - *val;
+            }
+        }
+        s = nl ? nl + 1 : end;
+    }
+    av_text_part(t, &f, t->level_digest[t->depth - 1]);
+}
+
+/* Only blanks. */
+static int av_text_ws_only(const char *s, ssize_t n)
+{
+    for (ssize_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* A whole body line (n bytes kept, line end removed; longer if is_long). */
+static void av_text_body_line(struct av_text *t, const char *s, ssize_t n, int is_long)
+{
+    int prefix_only = 0;
+
+    /* Blocks that libclamav decodes into files wherever they are. */
+    if ((av_text_starts(s, n, "begin ") && n > 6 && s[6] >= '0' && s[6] <= '7')
+        || av_text_starts(s, n, "begin-base64 ")) {
+        av_text_not(t, "a uuencoded block");
+        return;
+    }
+    if (av_text_starts(s, n, "=ybegin")) {
+        av_text_not(t, "a yEnc block");
+        return;
+    }
+    if (av_text_starts(s, n, "(This file must be converted with BinHex")) {
+        av_text_not(t, "a BinHex block");
+        return;
+    }
+    if (t->depth == 0 || n < 2 || s[0] != '-' || s[1] != '-')
+        return;
+    /* The innermost boundary first: an outer one may be a prefix of it. */
+    for (int i = t->depth - 1; i >= 0; i--) {
+        const str *b = &t->boundary[i];
+        const char *r;
+        ssize_t rn;
+        int close = 0;
+
+        if (n - 2 < b->len || memcmp(s + 2, b->data, (size_t) b->len) != 0)
+            continue;
+        r = s + 2 + b->len;
+        rn = n - 2 - b->len;
+        if (rn >= 2 && r[0] == '-' && r[1] == '-') {
+            close = 1;
+            r += 2;
+            rn -= 2;
+        }
+        if (is_long || !av_text_ws_only(r, rn)) {
+            prefix_only = 1;
+            continue;
+        }
+        if (i != t->depth - 1) {
+            av_text_not(t, "an outer boundary inside an inner multipart");
+            return;
+        }
+        if (close) {
+            if (t->level_parts[i] == 0) {
+                av_text_not(t, "a multipart without parts");
+                return;
+            }
+            t->depth--;
+            return;
+        }
+        if (++t->parts > AV_TEXT_MAX_PARTS) {
+            av_text_not(t, "too many parts");
+            return;
+        }
+        t->level_parts[i]++;
+        t->in_header = 1;
+        str_reset(&t->header);
+        t->header_line = 0;
+        return;
+    }
+    /* Readers that match boundaries loosely would see a part here. */
+    if (prefix_only)
+        av_text_not(t, "a line that starts with a boundary but is no delimiter");
+}
+
+/* The current line ended. */
+static void av_text_line_end(struct av_text *t)
+{
+    if (t->in_header) {
+        if (t->header.len > t->header_line && t->header.data[t->header.len - 1] == '\r')
+            str_truncate(&t->header, t->header.len - 1);
+        if (t->header.len == t->header_line) {
+            av_text_header_done(t);
+            return;
+        }
+        if (t->header.len + 1 > AV_TEXT_MAX_PART_HEADER) {
+            av_text_not(t, "a part header too long");
+            return;
+        }
+        str_addc(&t->header, '\n');
+        t->header_line = t->header.len;
+        return;
+    }
+    {
+        ssize_t n = t->line.len;
+
+        if (!t->line_long && n > 0 && t->line.data[n - 1] == '\r')
+            n--;
+        av_text_body_line(t, t->line.data ? t->line.data : "", n, t->line_long);
+        str_reset(&t->line);
+        t->line_long = 0;
+    }
+}
+
+/* Part of a line. */
+static void av_text_piece(struct av_text *t, const char *s, ssize_t n)
+{
+    if (t->in_header) {
+        /* The block as kept has LF line ends; + 1 for a CR not yet removed. */
+        if (t->header.len + n > AV_TEXT_MAX_PART_HEADER + 1) {
+            av_text_not(t, "a part header too long");
+            return;
+        }
+        str_add(&t->header, s, n);
+        return;
+    }
+    if (t->line.len + n > AV_TEXT_LINE_KEEP) {
+        str_add(&t->line, s, AV_TEXT_LINE_KEEP - t->line.len);
+        t->line_long = 1;
+    } else
+        str_add(&t->line, s, n);
+}
+
+/* Body bytes. */
+void av_text_feed(struct av_text *t, const void *data, ssize_t len)
+{
+    const char *p = data, *end = p + (len > 0 ? len : 0);
+
+    while (t->why == NULL && p < end) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+
+        av_text_piece(t, p, (nl ? nl : end) - p);
+        if (nl == NULL)
+            break;
+        if (t->why == NULL)
+            av_text_line_end(t);
+        p = nl + 1;
+    }
+}
+
+/* End of body: the verdict. */
+int av_text_end(struct av_text *t, const char **why)
+{
+    if (t->why == NULL && (t->line.len > 0 || t->line_long || (t->in_header && t->header.len > t->header_line)))
+        av_text_line_end(t);
+    if (t->why == NULL && t->in_header)
+        av_text_not(t, "the message ends inside a part header");
+    if (t->why == NULL && t->depth > 0)
+        av_text_not(t, "a multipart that is not closed");
+    if (why)
+        *why = t->why;
+    return t->why == NULL;
+}
+
+void av_text_free(struct av_text *t)
+{
+    for (int i = 0; i < AV_TEXT_MAX_DEPTH; i++)
+        str_free(&t->boundary[i]);
+    str_free(&t->line);
+    str_free(&t->header);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "msg.h"
 #include "str.h"
 
 #define AV_DEFAULT_DATABASE_DIR "/var/lib/clamav"
@@ -153,6 +154,45 @@ void av_buffer_init(struct av_buffer *b);
 int av_buffer_add(struct av_buffer *b, const void *data, ssize_t len);
 /* Release memory and the temporary file; init again to reuse. */
 void av_buffer_free(struct av_buffer *b);
+
+/*
+ * Whether a message is text only, decided from its MIME structure as the
+ * body streams in, for av_skip_text_only: every leaf part is text/plain or
+ * text/html with no name or filename parameter and no Content-Disposition
+ * but inline, and no line starts a uuencoded, yEnc or BinHex block.
+ * Anything else counts as not text only, and so does a structure that is
+ * broken, ambiguous (a line that starts with a boundary but is not a
+ * delimiter) or past a limit below: then the message is scanned. The cost
+ * is one look at each line's start; nothing is decoded. Bounded memory:
+ * one part's header block, the start of the current line, the boundaries.
+ */
+#define AV_TEXT_MAX_DEPTH 16            /* nested multiparts */
+#define AV_TEXT_MAX_PARTS 1000          /* parts in the whole message */
+#define AV_TEXT_MAX_BOUNDARY 200        /* bytes of a boundary (RFC 2046: 70) */
+#define AV_TEXT_MAX_PART_HEADER 16384   /* bytes of one part's header block */
+
+struct av_text {
+    const char *why;            /* NULL: text only so far; else why not (static text) */
+    int depth;                  /* open multiparts */
+    int parts;                  /* parts seen, every level */
+    int in_header;              /* reading a part's header block */
+    int digest;                 /* the innermost multipart is multipart/digest */
+    str boundary[AV_TEXT_MAX_DEPTH];
+    int level_parts[AV_TEXT_MAX_DEPTH];
+    int level_digest[AV_TEXT_MAX_DEPTH];
+    str line;                   /* start of the current body line */
+    int line_long;              /* the current line is longer than kept */
+    str header;                 /* the part header block being read */
+    ssize_t header_line;        /* where its current line starts */
+};
+
+/* Start with the message's header fields (Content-Type, Content-Disposition). */
+void av_text_init(struct av_text *t, const struct msg_headers *hs);
+/* The body, in chunks of any size (CRLF or LF line ends). */
+void av_text_feed(struct av_text *t, const void *data, ssize_t len);
+/* End of body: 1 if the message is text only, else 0 with why set (static text). */
+int av_text_end(struct av_text *t, const char **why);
+void av_text_free(struct av_text *t);
 
 const char *av_result_name(enum av_result r);
 const char *av_reason_name(enum av_reason r);

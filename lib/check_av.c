@@ -10,6 +10,12 @@
  * av_unscannable_action. Scanner failure and no database loaded:
  * av_error_action and av_unavailable_action, which can only be tempfail
  * or accept. An X-Virus-Scanned header names the engine and database.
+ *
+ * With av_skip_text_only, the MIME structure is followed as the body
+ * streams in (av_text_*, lib/av.c); a message found to be text only is not
+ * handed to libclamav: the result is "skipped" (accept), and
+ * X-Virus-Scanned says "skipped (text only)". The message is buffered
+ * all the same, since only its end tells.
  */
 #include "config.h"
 
@@ -24,6 +30,7 @@
 
 struct av_state {
     struct av_buffer buf;
+    struct av_text *text;       /* av_skip_text_only: the MIME structure so far */
     int headers_done;
 };
 
@@ -58,6 +65,10 @@ static void av_eoh(struct txn *t, int idx)
     for (int i = 0; i < t->headers.n; i++)
         av_add_field(&s->buf, &t->headers.h[i]);
     av_buffer_add(&s->buf, "\r\n", 2);
+    if (t->cfg->av_skip_text_only) {
+        s->text = mem_alloc(sizeof(*s->text));
+        av_text_init(s->text, &t->headers);
+    }
     s->headers_done = 1;
     t->check_state[idx] = s;
 }
@@ -66,8 +77,29 @@ static void av_body(struct txn *t, int idx, const unsigned char *data, ssize_t l
 {
     struct av_state *s = t->check_state[idx];
 
-    if (s)
+    if (s) {
         av_buffer_add(&s->buf, data, len);
+        if (s->text)
+            av_text_feed(s->text, data, len);
+    }
+}
+
+/* A text-only message is not scanned: say so in the verdict, header and log. */
+static void av_skip(struct txn *t, int monitor)
+{
+    const struct config *cfg = t->cfg;
+    str hdr = STR_INIT;
+    char host[256];
+
+    verdict_add(&t->verdict, "av", "skipped", VERDICT_ACCEPT, 0, monitor, NULL, NULL, "text only, not scanned");
+    if (cfg->av_header) {
+        str_addc(&hdr, ' ');
+        av_engine_describe(&hdr);
+        str_addf(&hdr, " on %s; skipped (text only)", core_hostname(cfg, host, sizeof(host)));
+        txn_add_edit(t, TXN_EDIT_ADD, "X-Virus-Scanned", 0, str_cstr(&hdr));
+    }
+    log_debug("av: queue_id=%s not scanned: text only", str_cstr(&t->queue_id));
+    str_free(&hdr);
 }
 
 /* End of message: scan. */
@@ -83,6 +115,15 @@ static void av_eom(struct txn *t, int idx, int monitor)
 
     if (s == NULL)
         return;
+    if (s->text) {
+        const char *why;
+
+        if (av_text_end(s->text, &why)) {
+            av_skip(t, monitor);
+            return;
+        }
+        log_debug("av: queue_id=%s scanned: not text only (%s)", str_cstr(&t->queue_id), why);
+    }
     av_report_init(&r);
     av_scan_buffer(&s->buf, &r);
     verdict_sanitize(&detail, str_cstr(&r.detail), r.detail.len, 128);
@@ -135,6 +176,10 @@ static void av_reset(struct txn *t, int idx)
     struct av_state *s = t->check_state[idx];
 
     av_buffer_free(&s->buf);
+    if (s->text) {
+        av_text_free(s->text);
+        mem_free(s->text);
+    }
     mem_free(s);
     t->check_state[idx] = NULL;
 }

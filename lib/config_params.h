@@ -27,10 +27,10 @@
 
 #define CONFIG_PARAMS_CORE(X) \
     /* listeners and process */ \
-    X(milter_listen, LISTEN, "inet:127.0.0.1:8894", 0, 0) \
+    X(milter_listen, LISTEN, "unix:/var/spool/postfix/rampart/milter.sock", 0, 0) \
     X(policy_listen, LISTEN, "", 0, 0) \
     X(socket_owner, STR, "", 0, 0) \
-    X(socket_group, STR, "", 0, 0) \
+    X(socket_group, STR, "postfix", 0, 0) \
     X(socket_mode, MODE, "0660", 0, 07777) \
     X(user, STR, "", 0, 0) \
     X(allow_root, BOOL, "no", 0, 0) \
@@ -107,6 +107,7 @@
     X(av_error_action, TEMPACTION, "tempfail", 0, 0) \
     X(av_unavailable_action, TEMPACTION, "tempfail", 0, 0) \
     X(av_header, BOOL, "yes", 0, 0) \
+    X(av_skip_text_only, BOOL, "no", 0, 0) \
     X(av_spill_threshold, SIZE, "1m", 0, 1073741824) \
     X(av_max_scan_size, SIZE, "100m", 1048576, 4294967296) \
     X(av_max_file_size, SIZE, "25m", 65536, 2147483648) \

@@ -5,7 +5,10 @@
  * (inet:8894@127.0.0.1, inet6:8894@[::1], unix:/run/rampart/milter.sock)
  * and Postfix's (inet:127.0.0.1:8894, inet:[::1]:8894). The formatters give
  * back the libmilter form for smfi_setconn() and the Postfix form for the
- * line the daemon logs for main.cf. Nothing here opens a socket.
+ * line the daemon logs for main.cf. listen_set_perms() gives a unix socket
+ * its owner, group and mode; listen_prepare_unix() makes its directory and
+ * clears a stale socket file before the bind (it only probes with a
+ * connect; it never listens).
  */
 #include "config.h"
 
@@ -15,7 +18,9 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "listen.h"
@@ -182,4 +187,121 @@ int listen_set_perms(const char *path, const char *owner, const char *group, int
         return -1;
     }
     return 0;
+}
+
+/* Whether someone accepts connections on the unix socket path: 1 yes, 0 no, -1 cannot tell. */
+static int listen_unix_live(const char *path, int *err_no)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd, rc;
+
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+        *err_no = errno;
+        return -1;
+    }
+    rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+    *err_no = errno;
+    close(fd);
+    /* EAGAIN: the listener's backlog is full, so it is alive. */
+    if (rc == 0 || *err_no == EAGAIN || *err_no == EINPROGRESS)
+        return 1;
+    if (*err_no == ECONNREFUSED || *err_no == ENOENT)
+        return 0;
+    return -1;
+}
+
+/* Make the socket's directory; clear a stale socket. */
+int listen_prepare_unix(const char *path, const char *dir_user, const char *group, str *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[sizeof(((struct listen_spec *) NULL)->path)];
+    uid_t uid = (uid_t) -1;
+    gid_t gid = (gid_t) -1;
+    struct stat st;
+    int flags = 0, e, live;
+
+    if (path[0] != '/' || slash == NULL || strlen(path) >= sizeof(dir)) {
+        str_addf(err, "%s: not an absolute path of a usable length", path);
+        return -1;
+    }
+    if (slash == path) {
+        dir[0] = '/';
+        dir[1] = '\0';
+    } else {
+        memcpy(dir, path, (size_t) (slash - path));
+        dir[slash - path] = '\0';
+    }
+    if (dir_user[0]) {
+        struct passwd *pw = getpwnam(dir_user);
+
+        if (pw == NULL) {
+            str_addf(err, "user: unknown user %s", dir_user);
+            return -1;
+        }
+        uid = pw->pw_uid;
+    }
+    if (group[0]) {
+        struct group *gr = getgrnam(group);
+
+        if (gr == NULL) {
+            str_addf(err, "socket_group: unknown group %s", group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            str_addf(err, "%s: %s", dir, strerror(errno));
+            return -1;
+        }
+        /* 0700 until owner and group are right; umask does not matter then. */
+        if (mkdir(dir, 0700) != 0) {
+            str_addf(err, "cannot create the socket directory %s: %s", dir,
+                     errno == ENOENT ? "its parent directory does not exist" : strerror(errno));
+            return -1;
+        }
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(dir, uid, gid) != 0) {
+            str_addf(err, "chown %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        if (chmod(dir, gid != (gid_t) -1 ? 0750 : 0755) != 0) {
+            str_addf(err, "chmod %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        flags |= LISTEN_MADE_DIR;
+    } else if (!S_ISDIR(st.st_mode)) {
+        str_addf(err, "%s exists and is not a directory", dir);
+        return -1;
+    } else if (!(st.st_mode & S_IXOTH) && !(gid != (gid_t) -1 && st.st_gid == gid && (st.st_mode & S_IXGRP))) {
+        flags |= LISTEN_DIR_CLOSED;
+    }
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return flags;
+        str_addf(err, "%s: %s", path, strerror(errno));
+        /* root without CAP_DAC_OVERRIDE is refused a directory owned by another user */
+        if (errno == EACCES && geteuid() == 0)
+            str_addf(err, " (root needs CAP_DAC_OVERRIDE to enter %s)", dir);
+        return -1;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        str_addf(err, "%s exists and is not a socket; not removing it", path);
+        return -1;
+    }
+    if ((live = listen_unix_live(path, &e)) > 0) {
+        str_addf(err, "another process listens on %s (is rampartd already running?)", path);
+        return -1;
+    }
+    if (live < 0) {
+        str_addf(err, "cannot tell whether %s is in use: %s", path, strerror(e));
+        return -1;
+    }
+    if (e == ENOENT)
+        return flags;   /* gone meanwhile */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        str_addf(err, "cannot remove the stale socket %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return flags | LISTEN_REMOVED_STALE;
 }

@@ -31,4 +31,20 @@ void listen_format_postfix(const struct listen_spec *l, str *out);
  */
 int listen_set_perms(const char *path, const char *owner, const char *group, int mode, str *err);
 
+/* What listen_prepare_unix() did or found. */
+#define LISTEN_MADE_DIR 1       /* created the socket's directory */
+#define LISTEN_REMOVED_STALE 2  /* removed a socket file nobody listened on */
+#define LISTEN_DIR_CLOSED 4     /* the directory exists and lets neither group nor others in */
+
+/*
+ * Before a unix socket is bound (as root, before privileges are dropped):
+ * create its directory if missing, only the last component (owner
+ * dir_user, group `group`, names, "" = as created; mode 0750, or 0755 when
+ * group is ""), and remove a socket file that nobody listens on (left by a
+ * process that was killed). Refuses a path that exists and is not a
+ * socket, and a socket another process listens on. Returns LISTEN_* flags,
+ * or -1 with a reason in err.
+ */
+int listen_prepare_unix(const char *path, const char *dir_user, const char *group, str *err);
+
 #endif

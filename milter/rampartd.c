@@ -3,8 +3,10 @@
  * privileges, signals, shutdown.
  *
  * Start-up order: read and check the configuration (refuse to start on any
- * error), open the listeners while still privileged, detach unless -f,
- * write the pid file, drop to the configured user, start the threads.
+ * error), make the directories of unix sockets and remove stale socket
+ * files (listen_prepare_unix), open the listeners while still privileged,
+ * detach unless -f, write the pid file, drop to the configured user, start
+ * the threads.
  *
  * Signals. libmilter's own signal thread waits for SIGHUP, SIGTERM and
  * SIGINT and treats SIGHUP and SIGTERM as "stop" and SIGINT as "abort", so
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -240,6 +243,54 @@ static void drop_privileges(const char *user)
     config_unref(c);
 }
 
+/* Postfix's queue directory on Debian, where smtpd and cleanup run chrooted. */
+#define POSTFIX_QUEUE_DIR "/var/spool/postfix"
+
+/*
+ * Before a unix listener opens: its directory (owner user, group
+ * socket_group), and a socket file left by a rampartd that was killed.
+ * -1 (logged) when the directory cannot be made or the socket is in use.
+ */
+static int prepare_unix(const struct config *cfg, const char *key, const char *spec)
+{
+    struct listen_spec ls;
+    str err = STR_INIT;
+    int flags;
+
+    /* A spec that does not parse is reported when the listener opens. */
+    if (spec[0] == '\0' || listen_parse(spec, &ls, &err) != 0 || ls.kind != LISTEN_UNIX) {
+        str_free(&err);
+        return 0;
+    }
+    if ((flags = listen_prepare_unix(ls.path, cfg->user, cfg->socket_group, &err)) < 0) {
+        log_error("%s: %s", key, str_cstr(&err));
+        str_free(&err);
+        return -1;
+    }
+    if (flags & LISTEN_MADE_DIR)
+        log_notice("%s: created the directory of %s (owner %s, group %s)", key, ls.path,
+                   cfg->user[0] ? cfg->user : "unchanged", cfg->socket_group[0] ? cfg->socket_group : "unchanged");
+    if (flags & LISTEN_REMOVED_STALE)
+        log_notice("%s: removed the stale socket %s (nobody listened on it)", key, ls.path);
+    if (flags & LISTEN_DIR_CLOSED)
+        log_warning("%s: the directory of %s lets neither group %s nor others in; Postfix may not reach the socket",
+                    key, ls.path, cfg->socket_group[0] ? cfg->socket_group : "(none)");
+    return 0;
+}
+
+/* smtpd and cleanup chrooted in the queue directory see a socket there under their root. */
+static void chroot_hint(const char *key, const char *spec)
+{
+    struct listen_spec ls;
+    str err = STR_INIT;
+
+    if (spec[0] && listen_parse(spec, &ls, &err) == 0 && ls.kind == LISTEN_UNIX
+        && strncmp(ls.path, POSTFIX_QUEUE_DIR "/", sizeof(POSTFIX_QUEUE_DIR)) == 0)
+        log_notice("%s: with Postfix chrooted in %s (Debian's default), main.cf names the socket unix:%s",
+                   key, POSTFIX_QUEUE_DIR, ls.path + sizeof(POSTFIX_QUEUE_DIR) - 1);
+    str_free(&err);
+}
+
 /* The milter sessions open now, for the metrics page. */
 static double milter_gauge(void *arg)
 {
@@ -327,9 +378,14 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if (prepare_unix(cfg, "milter_listen", cfg->milter_listen) != 0
+        || prepare_unix(cfg, "policy_listen", cfg->policy_listen) != 0)
+        log_fatal("cannot prepare the listeners' unix sockets; not starting");
     if ((cfg->milter_listen[0] && milter_open(cfg, cfg->milter_listen) != 0)
         || (cfg->policy_listen[0] && policy_open(cfg, cfg->policy_listen) != 0))
         log_fatal("cannot open the listeners; not starting");
+    chroot_hint("milter_listen", cfg->milter_listen);
+    chroot_hint("policy_listen", cfg->policy_listen);
     if (!opt.foreground)
         daemonize();
     write_pidfile(cfg->pid_file);

@@ -5,7 +5,8 @@
  * matched by hash signatures, encrypted archives and every scan limit
  * reported as unscannable, the spill buffer, engine reload under four
  * scanning threads, blocking reload, a corrupt database, a missing database
- * and the watch thread.
+ * and the watch thread; the text-only decision (av_text_*) on MIME
+ * structures good, bad and at every limit.
  *
  * The signature database is built at test time by tests/av/make-db.sh; the
  * EICAR string is put together from two halves, never stored whole. Zip
@@ -1343,6 +1344,281 @@ static void test_blocking_reload_under_load(void **state)
     run_reload_under_load(0);
 }
 
+/* ---------------------------------------------------------------- text only */
+
+struct text_case {
+    const char *name;
+    const char *msg;            /* LF line ends; run with LF and with CRLF */
+    int text_only;
+    const char *why;            /* part of the reason when not text only */
+};
+
+static const struct text_case text_cases[] = {
+    { "no Content-Type", "Subject: hi\n\nHello.\n", 1, NULL },
+    { "text/plain single part",
+      "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nHi=20\n", 1, NULL },
+    { "text/html single part, folded", "Content-Type:\n text/html;\n\tcharset=\"us-ascii\"\n\n<p>Hi</p>\n", 1, NULL },
+    { "text/plain base64", "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVsbG8K\n", 1, NULL },
+    { "empty body", "Subject: x\n\n", 1, NULL },
+    { "multipart/alternative text and html",
+      "MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b1\"\n\n"
+      "preamble\n--b1\nContent-Type: text/plain\n\nplain\n--b1\nContent-Type: text/html\n\n<b>html</b>\n"
+      "--b1--\nepilogue\n", 1, NULL },
+    { "nested multipart, all text",
+      "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+      "Content-Type: multipart/alternative; boundary=\"inner\"\n\n--inner\nContent-Type: text/plain\n\na\n"
+      "--inner\nContent-Type: text/html\n\n<i>a</i>\n--inner--\n\n--outer\nContent-Type: text/plain\n"
+      "Content-Disposition: inline\n\nsignature\n--outer--\n", 1, NULL },
+    { "part without header fields", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n--b--\n", 1, NULL },
+    { "transport padding", "Content-Type: multipart/mixed; boundary=b\n\n--b  \n\ntext\n--b-- \t\n", 1, NULL },
+    { "quoted boundary with blanks and a quote",
+      "Content-Type: multipart/mixed; boundary=\"a b\\\"c\"\n\n--a b\"c\n\nx\n--a b\"c--\n", 1, NULL },
+    { "close delimiter without line end", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n--b--", 1, NULL },
+    { "inner boundary starts with the outer",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative; boundary=b2\n\n"
+      "--b2\n\nx\n--b2--\n--b--\n", 1, NULL },
+    { "a dash line in the text", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n-- \nsig\n--c\n--b--\n", 1, NULL },
+
+    { "attachment disposition on a text part",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--b\nContent-Type: text/plain\n"
+      "Content-Disposition: attachment\n\nfile\n--b--\n", 0, "attachment" },
+    { "attachment disposition on the message", "Content-Disposition: attachment\n\nfile\n", 0, "attachment" },
+    { "unknown disposition", "Content-Disposition: x-whatever\n\nfile\n", 0, "attachment" },
+    { "inline with a file name", "Content-Type: text/plain\nContent-Disposition: inline; filename=a.txt\n\nx\n",
+      0, "file name" },
+    { "text part with name=",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; name=\"run.bat\"\n\nx\n--b--\n",
+      0, "file name" },
+    { "RFC 2231 file name", "Content-Type: text/plain\nContent-Disposition: inline; filename*=utf-8''a.txt\n\nx\n",
+      0, "file name" },
+    { "application/octet-stream part",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee\n--b\n"
+      "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAA\n--b--\n",
+      0, "not text/plain or text/html" },
+    { "nested multipart with a PDF",
+      "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+      "Content-Type: multipart/related; boundary=inner\n\n--inner\nContent-Type: text/html\n\nx\n"
+      "--inner\nContent-Type: application/pdf\n\n%PDF\n--inner--\n--outer--\n", 0, "not text/plain" },
+    { "text/calendar", "Content-Type: text/calendar\n\nBEGIN:VCALENDAR\n", 0, "not text/plain" },
+    { "attached message",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nSubject: x\n\ny\n--b--\n",
+      0, "not text/plain" },
+    { "digest part without Content-Type",
+      "Content-Type: multipart/digest; boundary=b\n\n--b\n\nSubject: x\n\ny\n--b--\n", 0, "digest" },
+    { "uuencoded block in a text body", "Subject: x\n\nHere:\nbegin 644 x.com\nM4$L#!`H`\nend\n", 0, "uuencoded" },
+    { "uuencode in the preamble",
+      "Content-Type: multipart/mixed; boundary=b\n\nbegin-base64 644 x\n--b\n\nx\n--b--\n", 0, "uuencoded" },
+    { "yEnc block", "Subject: x\n\n=ybegin line=128 size=10 name=x.exe\n", 0, "yEnc" },
+    { "BinHex block", "Subject: x\n\n(This file must be converted with BinHex 4.0)\n", 0, "BinHex" },
+    { "text with x-uuencode encoding", "Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nx\n",
+      0, "transfer encoding" },
+
+    { "multipart without boundary", "Content-Type: multipart/mixed\n\n--b\n\nx\n--b--\n", 0, "boundary" },
+    { "multipart with an empty boundary", "Content-Type: multipart/mixed; boundary=\"\"\n\n--\n\nx\n----\n", 0,
+      "boundary" },
+    { "multipart with two boundaries",
+      "Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--b\n\nx\n--b--\n", 0, "does not parse" },
+    { "multipart in base64", "Content-Type: multipart/mixed; boundary=b\nContent-Transfer-Encoding: base64\n\n"
+      "--b\n\nx\n--b--\n", 0, "transfer encoding" },
+    { "multipart never closed", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n", 0, "not closed" },
+    { "boundary never seen", "Content-Type: multipart/mixed; boundary=b\n\njust text\n", 0, "not closed" },
+    { "closed without parts", "Content-Type: multipart/mixed; boundary=b\n\n--b--\n", 0, "without parts" },
+    { "a line that starts with the boundary",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--bx\nContent-Type: application/zip\n\nPK\n--b--\n",
+      0, "no delimiter" },
+    { "an outer boundary inside the inner multipart",
+      "Content-Type: multipart/mixed; boundary=outer\n\n--outer\nContent-Type: multipart/alternative; boundary=inner\n\n"
+      "--inner\n\nx\n--outer\n\ny\n--outer--\n", 0, "outer boundary" },
+    { "two Content-Type fields", "Content-Type: text/plain\nContent-Type: application/zip\n\nx\n", 0, "repeated" },
+    { "two Content-Type fields in a part",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-type: text/html\n\nx\n"
+      "--b--\n", 0, "repeated" },
+    { "Content-Type without a subtype", "Content-Type: text\n\nx\n", 0, "does not parse" },
+    { "Content-Type with a comment", "Content-Type: text/plain (really)\n\nx\n", 0, "does not parse" },
+    { "unterminated quoted parameter", "Content-Type: text/plain; charset=\"utf-8\n\nx\n", 0, "does not parse" },
+    { "a part header line that is not a field",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nnot a field\n\nx\n--b--\n", 0, "not a header field" },
+    { "a part header that starts with a continuation",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\n folded\n\nx\n--b--\n", 0, "continuation" },
+    { "the message ends inside a part header",
+      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n", 0, "inside a part header" },
+};
+
+/* Turn LF line ends into CRLF. */
+static void text_crlf(str *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\n')
+            str_addc(out, '\r');
+        str_addc(out, *s);
+    }
+}
+
+static void text_field(const char *name, const char *value, ssize_t value_len, void *arg)
+{
+    msg_headers_add(arg, name, value, value_len);
+}
+
+/* Run one message through av_text, the body in chunks of step bytes (0 = whole); 1 = text only. */
+static int text_run(const char *msg, ssize_t len, ssize_t step, const char **why)
+{
+    struct msg_headers hs;
+    struct av_text t;
+    ssize_t body = 0, off;
+    int rc;
+
+    msg_headers_init(&hs);
+    body = msg_split(msg, len, text_field, &hs);
+    av_text_init(&t, &hs);
+    for (off = body; off < len; off += step ? step : len)
+        av_text_feed(&t, msg + off, step && len - off > step ? step : len - off);
+    rc = av_text_end(&t, why);
+    av_text_free(&t);
+    msg_headers_free(&hs);
+    return rc;
+}
+
+/* Every case with LF and CRLF line ends, the body whole, byte by byte and in 7-byte chunks. */
+static void test_text_only_cases(void **state)
+{
+    static const ssize_t steps[] = { 0, 1, 7 };
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(text_cases); i++) {
+        const struct text_case *c = &text_cases[i];
+
+        for (int crlf = 0; crlf < 2; crlf++) {
+            str m = STR_INIT;
+
+            if (crlf)
+                text_crlf(&m, c->msg);
+            else
+                str_adds(&m, c->msg);
+            for (size_t k = 0; k < NELEM(steps); k++) {
+                const char *why = NULL;
+                int got = text_run(m.data, m.len, steps[k], &why);
+
+                if (got != c->text_only || (!got && (why == NULL || strstr(why, c->why) == NULL)))
+                    fail_msg("%s (%s, step %zd): expected %s (%s), got %s (%s)", c->name, crlf ? "CRLF" : "LF",
+                             steps[k], c->text_only ? "text only" : "scan", c->why ? c->why : "-",
+                             got ? "text only" : "scan", why ? why : "-");
+            }
+            str_free(&m);
+        }
+    }
+}
+
+/* A multipart nested n deep, a text part at the bottom. */
+static void text_nested(str *m, int n)
+{
+    str_adds(m, "Content-Type: multipart/mixed; boundary=b0\n\n");
+    for (int i = 0; i < n; i++) {
+        str_addf(m, "--b%d\n", i);
+        if (i + 1 < n)
+            str_addf(m, "Content-Type: multipart/mixed; boundary=b%d\n\n", i + 1);
+        else
+            str_adds(m, "Content-Type: text/plain\n\ndeep\n");
+    }
+    for (int i = n - 1; i >= 0; i--)
+        str_addf(m, "--b%d--\n", i);
+}
+
+/* Each limit: at the limit text only, past it scanned. */
+static void test_text_only_limits(void **state)
+{
+    const char *why;
+    str m = STR_INIT;
+
+    (void) state;
+    /* nesting */
+    text_nested(&m, AV_TEXT_MAX_DEPTH);
+    assert_int_equal(text_run(m.data, m.len, 0, &why), 1);
+    str_reset(&m);
+    text_nested(&m, AV_TEXT_MAX_DEPTH + 1);
+    assert_int_equal(text_run(m.data, m.len, 0, &why), 0);
+    assert_non_null(strstr(why, "nested too deep"));
+
+    /* parts */
+    for (int extra = 0; extra < 2; extra++) {
+        str_reset(&m);
+        str_adds(&m, "Content-Type: multipart/alternative; boundary=p\n\n");
+        for (int i = 0; i < AV_TEXT_MAX_PARTS + extra; i++)
+            str_adds(&m, "--p\nContent-Type: text/plain\n\nx\n");
+        str_adds(&m, "--p--\n");
+        assert_int_equal(text_run(m.data, m.len, 0, &why), !extra);
+        if (extra)
+            assert_non_null(strstr(why, "too many parts"));
+    }
+
+    /* boundary length */
+    for (int extra = 0; extra < 2; extra++) {
+        str b = STR_INIT;
+
+        for (int i = 0; i < AV_TEXT_MAX_BOUNDARY + extra; i++)
+            str_addc(&b, 'a' + i % 26);
+        str_reset(&m);
+        str_addf(&m, "Content-Type: multipart/mixed; boundary=\"%s\"\n\n--%s\n\nx\n--%s--\n", b.data, b.data, b.data);
+        assert_int_equal(text_run(m.data, m.len, 3, &why), !extra);
+        if (extra)
+            assert_non_null(strstr(why, "boundary"));
+        str_free(&b);
+    }
+
+    /* part header size (LF line ends counted): a long folded field in a part, LF and CRLF */
+    for (int extra = 0; extra < 4; extra++) {
+        const char *head = "Content-Type: text/plain\nX-Long: ";
+        ssize_t fill = AV_TEXT_MAX_PART_HEADER - (ssize_t) strlen(head) - 1 + extra % 2;
+        str lf = STR_INIT;
+
+        str_reset(&m);
+        str_addf(&lf, "Content-Type: multipart/mixed; boundary=b\n\n--b\n%s", head);
+        for (ssize_t i = 0; i < fill; i++)
+            str_addc(&lf, i % 70 == 69 ? '\n' : (i % 70 == 0 && i ? ' ' : 'y'));
+        str_adds(&lf, "\n\nx\n--b--\n");
+        if (extra >= 2)
+            text_crlf(&m, lf.data);
+        else
+            str_add(&m, lf.data, lf.len);
+        str_free(&lf);
+        assert_int_equal(text_run(m.data, m.len, 100, &why), !(extra % 2));
+        if (extra % 2)
+            assert_non_null(strstr(why, "too long"));
+    }
+
+    /* a very long line that starts with the boundary: not a delimiter, and ambiguous */
+    str_reset(&m);
+    str_adds(&m, "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b");
+    for (int i = 0; i < 5000; i++)
+        str_addc(&m, ' ');
+    str_adds(&m, "\n--b--\n");
+    assert_int_equal(text_run(m.data, m.len, 64, &why), 0);
+    assert_non_null(strstr(why, "no delimiter"));
+
+    /* long lines in a text body are fine */
+    str_reset(&m);
+    str_adds(&m, "Content-Type: text/plain\n\n");
+    for (int i = 0; i < 100000; i++)
+        str_addc(&m, 'z');
+    str_adds(&m, "\n");
+    assert_int_equal(text_run(m.data, m.len, 4096, &why), 1);
+    str_free(&m);
+}
+
+/* The EICAR string in a plain text body: text only, and found when scanned. */
+static void test_text_only_eicar_body(void **state)
+{
+    const char *why;
+    str m = STR_INIT;
+
+    (void) state;
+    str_adds(&m, "From: a@example.com\r\nSubject: test\r\nContent-Type: text/plain\r\n\r\nThe test string:\r\n");
+    str_add(&m, eicar_buf, (ssize_t) eicar_len);
+    str_adds(&m, "\r\n");
+    assert_int_equal(text_run(m.data, m.len, 0, &why), 1);
+    expect_scan_at(__LINE__, &m, AV_INFECTED, NAME_EICAR);
+    str_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1367,6 +1643,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocking_reload_under_load, setup, teardown),
+        cmocka_unit_test(test_text_only_cases),
+        cmocka_unit_test(test_text_only_limits),
+        cmocka_unit_test_setup_teardown(test_text_only_eicar_body, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("av", tests, group_setup, group_teardown);

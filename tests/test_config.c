@@ -2,16 +2,22 @@
  * test_config.c - rampart.conf parsing: valid files, every kind of error
  * (with file, line and key in the message), continuation lines, limits,
  * -n output, and reload keeping the running configuration on error.
- * Also the socket spec parser, which config uses to check listeners.
+ * Also the socket spec parser, which config uses to check listeners, and
+ * the preparation of a unix socket's directory and stale socket file.
  */
 #include "config.h"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -63,9 +69,12 @@ static void test_defaults(void **state)
     struct config *c = config_defaults();
 
     (void) state;
-    assert_string_equal(c->milter_listen, "inet:127.0.0.1:8894");
+    assert_string_equal(c->milter_listen, "unix:/var/spool/postfix/rampart/milter.sock");
     assert_string_equal(c->policy_listen, "");
+    assert_string_equal(c->socket_owner, "");
+    assert_string_equal(c->socket_group, "postfix");
     assert_int_equal(c->socket_mode, 0660);
+    assert_int_equal(c->av_skip_text_only, 0);
     assert_int_equal(c->dns_timeout, 5000);
     assert_int_equal(c->policy_max_request_size, 32 * 1024);
     assert_int_equal(c->dns_forwarders.n, 0);
@@ -282,7 +291,8 @@ static void test_print_changed(void **state)
     f = open_memstream(&buf, &len);
     config_print_defaults(f);
     fclose(f);
-    assert_non_null(strstr(buf, "milter_listen = inet:127.0.0.1:8894\n"));
+    assert_non_null(strstr(buf, "milter_listen = unix:/var/spool/postfix/rampart/milter.sock\n"));
+    assert_non_null(strstr(buf, "av_skip_text_only = no\n"));
     assert_non_null(strstr(buf, "policy_max_request_size = 32k\n"));
     assert_non_null(strstr(buf, "shutdown_timeout = 30s\n"));
     free(buf);
@@ -397,6 +407,113 @@ static void test_listen_specs(void **state)
     }
 }
 
+/* A unix socket bound, and left listening or not; its fd. */
+static int unix_socket_at(const char *path, int do_listen)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    assert_true(strlen(path) < sizeof(sun.sun_path));
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *) &sun, sizeof(sun)), 0);
+    if (do_listen)
+        assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+/*
+ * listen_prepare_unix: the directory made with its group and mode, left
+ * alone when it exists; a stale socket removed; a live socket, a file and
+ * a missing parent refused.
+ */
+static void test_listen_prepare(void **state)
+{
+    char root[] = "/tmp/rampart-test-listen-XXXXXX";
+    char dir[128], sock[160], deep[192], file[160];
+    struct group *gr = getgrgid(getgid());
+    struct stat st;
+    str err = STR_INIT;
+    int fd, flags;
+
+    (void) state;
+    assert_non_null(mkdtemp(root));
+    assert_non_null(gr);
+    snprintf(dir, sizeof(dir), "%s/sock", root);
+    snprintf(sock, sizeof(sock), "%s/milter.sock", dir);
+    snprintf(deep, sizeof(deep), "%s/no/such/milter.sock", root);
+    snprintf(file, sizeof(file), "%s/file", root);
+
+    /* the directory is made: group given, so 0750 whatever the umask */
+    umask(077);
+    flags = listen_prepare_unix(sock, "", gr->gr_name, &err);
+    umask(022);
+    assert_int_equal(flags, LISTEN_MADE_DIR);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0750);
+    assert_int_equal(st.st_gid, gr->gr_gid);
+    assert_int_equal(err.len, 0);
+
+    /* exists: left alone; open to its group */
+    assert_int_equal(listen_prepare_unix(sock, "", gr->gr_name, &err), 0);
+    /* without a group and closed to others: reported */
+    assert_int_equal(listen_prepare_unix(sock, "", "", &err), LISTEN_DIR_CLOSED);
+    rmdir(dir);
+    assert_int_equal(listen_prepare_unix(sock, "", "", &err), LISTEN_MADE_DIR);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+
+    /* a socket nobody listens on (its process was killed) is removed */
+    fd = unix_socket_at(sock, 0);
+    close(fd);
+    assert_int_equal(lstat(sock, &st), 0);
+    assert_int_equal(listen_prepare_unix(sock, "", "", &err), LISTEN_REMOVED_STALE);
+    assert_int_equal(lstat(sock, &st), -1);
+
+    /* a socket someone listens on stays, and is refused */
+    fd = unix_socket_at(sock, 1);
+    assert_int_equal(listen_prepare_unix(sock, "", "", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "another process listens on"));
+    assert_int_equal(lstat(sock, &st), 0);
+    close(fd);
+    unlink(sock);
+    str_reset(&err);
+
+    /* not a socket: refused, not removed */
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(listen_prepare_unix(file, "", "", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "is not a socket"));
+    assert_int_equal(stat(file, &st), 0);
+    str_reset(&err);
+
+    /* the directory is a file */
+    snprintf(deep, sizeof(deep), "%s/x.sock", file);
+    assert_int_equal(listen_prepare_unix(deep, "", "", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "is not a directory"));
+    str_reset(&err);
+
+    /* only the last directory is made */
+    snprintf(deep, sizeof(deep), "%s/no/such/milter.sock", root);
+    assert_int_equal(listen_prepare_unix(deep, "", "", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "its parent directory does not exist"));
+    str_reset(&err);
+
+    /* unknown user and group */
+    assert_int_equal(listen_prepare_unix(sock, "no-such-user-rampart", "", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "unknown user"));
+    str_reset(&err);
+    assert_int_equal(listen_prepare_unix(sock, "", "no-such-group-rampart", &err), -1);
+    assert_non_null(strstr(str_cstr(&err), "socket_group: unknown group"));
+
+    unlink(file);
+    rmdir(dir);
+    rmdir(root);
+    str_free(&err);
+}
+
 static void test_value_parsers(void **state)
 {
     int64_t v;
@@ -434,6 +551,7 @@ int main(void)
         cmocka_unit_test_teardown(test_print_changed, teardown),
         cmocka_unit_test_teardown(test_reload_keeps_old, teardown),
         cmocka_unit_test_teardown(test_listen_specs, teardown),
+        cmocka_unit_test_teardown(test_listen_prepare, teardown),
         cmocka_unit_test_teardown(test_value_parsers, teardown),
     };
 

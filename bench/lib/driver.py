@@ -488,9 +488,10 @@ def make_configs(lab, build, rampart_params, have):
         Config("none", "Postfix, no milter", "", lambda d, delay: []),
         Config("null", "null milter", m("null"), null(False)),
         Config("null-nr", "null milter, no-reply stages", m("null"), null(True)),
-        Config("rampart", "rampart", m("rampartd"), rampart, checks=auth),
-        Config("rampart-small", "rampart, small messages only", m("rampartd"), rampart,
-               kinds=small, checks=auth),
+        # rampart on its default kind of socket, a Unix-domain one
+        Config("rampart", "rampart", "unix:" + rampart_sock, rampart_unix, checks=auth),
+        Config("rampart-small", "rampart, small messages only", "unix:" + rampart_sock,
+               rampart_unix, kinds=small, checks=auth),
     ]
     if have["chain"]:
         cfgs += [Config("chain", "opendkim+opendmarc+clamav-milter+pyspf-milter", m(*CHAIN), chain,
@@ -505,11 +506,11 @@ def make_configs(lab, build, rampart_params, have):
     # Over Unix-domain sockets instead of TCP: latency at 2 sessions only.
     cfgs += [Config("null-unix", "null milter on a Unix socket", "unix:" + null_sock,
                     null(False, unix=True), probe_only=True),
-             Config("rampart-unix", "rampart on a Unix socket", "unix:" + rampart_sock,
-                    rampart_unix, checks=auth, probe_only=True),
-             Config("rampart-unix-d%d" % DELAY_MS, "rampart on a Unix socket, DNS +%d ms" % DELAY_MS,
-                    "unix:" + rampart_sock, rampart_unix, delay=True, checks=auth,
-                    probe_only=True)]
+             # and rampart on TCP, to show what it costs
+             Config("rampart-tcp", "rampart on TCP (127.0.0.1)", m("rampartd"), rampart,
+                    checks=auth, probe_only=True),
+             Config("rampart-tcp-d%d" % DELAY_MS, "rampart on TCP (127.0.0.1), DNS +%d ms" % DELAY_MS,
+                    m("rampartd"), rampart, delay=True, checks=auth, probe_only=True)]
     if have["chain"]:
         um = ", ".join("unix:" + chain_sock(n) for n in CHAIN)
         cfgs += [Config("chain-unix", "the chain on Unix sockets", um, chain_unix, checks=auth,
@@ -914,11 +915,11 @@ def report(runs, rss, cfgs, args, out):
     if med("rampart-small", "filter_ms_per_msg") is not None:
         t.append("rampart CPU per small message %.2f ms (target <= 1.5)"
                  % med("rampart-small", "filter_ms_per_msg"))
-    for name in ("rampart-d%d" % DELAY_MS, "rampart-unix-d%d" % DELAY_MS):
+    for name in ("rampart-d%d" % DELAY_MS, "rampart-tcp-d%d" % DELAY_MS):
         d50 = med(name, "probe_eod_p50_us", 1000)
         if d50 is not None and base_probe is not None:
             t.append("added latency p50 with DNS +%d ms, 2 sessions, %s: %.1f ms (target < %d)"
-                     % (DELAY_MS, "TCP" if "unix" not in name else "Unix socket",
+                     % (DELAY_MS, "TCP" if "tcp" in name else "Unix socket",
                         d50 - base_probe, 2 * DELAY_MS))
     d50 = med("rampart-d%d" % DELAY_MS, "eod_p50_us", 1000)
     if d50 is not None and med("rampart", "eod_p50_us") is not None:
