@@ -154,20 +154,20 @@ void listen_format_postfix(const struct listen_spec *l, str *out)
         str_addf(out, "inet:%s:%d", l->host[0] ? l->host : "127.0.0.1", l->port);
 }
 
-/* Set owner, group and mode of a unix socket. */
-int listen_set_perms(const char *path, const char *owner, const char *group, int mode, str *err)
+/* User and group ids by name ("" leaves -1); key names the setting in errors. */
+static int listen_ids(const char *user, const char *user_key, const char *group, uid_t *uid, gid_t *gid,
+                      str *err)
 {
-    uid_t uid = (uid_t) -1;
-    gid_t gid = (gid_t) -1;
-
-    if (owner[0]) {
-        struct passwd *pw = getpwnam(owner);
+    *uid = (uid_t) -1;
+    *gid = (gid_t) -1;
+    if (user[0]) {
+        struct passwd *pw = getpwnam(user);
 
         if (pw == NULL) {
-            str_addf(err, "socket_owner: unknown user %s", owner);
+            str_addf(err, "%s: unknown user %s", user_key, user);
             return -1;
         }
-        uid = pw->pw_uid;
+        *uid = pw->pw_uid;
     }
     if (group[0]) {
         struct group *gr = getgrnam(group);
@@ -176,17 +176,34 @@ int listen_set_perms(const char *path, const char *owner, const char *group, int
             str_addf(err, "socket_group: unknown group %s", group);
             return -1;
         }
-        gid = gr->gr_gid;
+        *gid = gr->gr_gid;
     }
+    return 0;
+}
+
+/* chown (where an id is set) and chmod. */
+static int listen_chown_chmod(const char *path, uid_t uid, gid_t gid, mode_t mode, str *err)
+{
     if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(path, uid, gid) != 0) {
         str_addf(err, "chown %s: %s", path, strerror(errno));
         return -1;
     }
-    if (chmod(path, (mode_t) mode) != 0) {
+    if (chmod(path, mode) != 0) {
         str_addf(err, "chmod %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+/* Set owner, group and mode of a unix socket. */
+int listen_set_perms(const char *path, const char *owner, const char *group, int mode, str *err)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (listen_ids(owner, "socket_owner", group, &uid, &gid, err) != 0)
+        return -1;
+    return listen_chown_chmod(path, uid, gid, (mode_t) mode, err);
 }
 
 /* Whether someone accepts connections on the unix socket path: 1 yes, 0 no, -1 cannot tell. */
@@ -216,8 +233,8 @@ int listen_prepare_unix(const char *path, const char *dir_user, const char *grou
 {
     const char *slash = strrchr(path, '/');
     char dir[sizeof(((struct listen_spec *) NULL)->path)];
-    uid_t uid = (uid_t) -1;
-    gid_t gid = (gid_t) -1;
+    uid_t uid;
+    gid_t gid;
     struct stat st;
     int flags = 0, e, live;
 
@@ -232,24 +249,8 @@ int listen_prepare_unix(const char *path, const char *dir_user, const char *grou
         memcpy(dir, path, (size_t) (slash - path));
         dir[slash - path] = '\0';
     }
-    if (dir_user[0]) {
-        struct passwd *pw = getpwnam(dir_user);
-
-        if (pw == NULL) {
-            str_addf(err, "user: unknown user %s", dir_user);
-            return -1;
-        }
-        uid = pw->pw_uid;
-    }
-    if (group[0]) {
-        struct group *gr = getgrnam(group);
-
-        if (gr == NULL) {
-            str_addf(err, "socket_group: unknown group %s", group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
+    if (listen_ids(dir_user, "user", group, &uid, &gid, err) != 0)
+        return -1;
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT) {
             str_addf(err, "%s: %s", dir, strerror(errno));
@@ -261,14 +262,8 @@ int listen_prepare_unix(const char *path, const char *dir_user, const char *grou
                      errno == ENOENT ? "its parent directory does not exist" : strerror(errno));
             return -1;
         }
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(dir, uid, gid) != 0) {
-            str_addf(err, "chown %s: %s", dir, strerror(errno));
+        if (listen_chown_chmod(dir, uid, gid, gid != (gid_t) -1 ? 0750 : 0755, err) != 0)
             return -1;
-        }
-        if (chmod(dir, gid != (gid_t) -1 ? 0750 : 0755) != 0) {
-            str_addf(err, "chmod %s: %s", dir, strerror(errno));
-            return -1;
-        }
         flags |= LISTEN_MADE_DIR;
     } else if (!S_ISDIR(st.st_mode)) {
         str_addf(err, "%s exists and is not a directory", dir);
