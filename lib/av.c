@@ -46,11 +46,15 @@
  * then in an unlinked file in temp_dir (O_TMPFILE, else mkstemp+unlink);
  * it keeps at most max_file_size bytes.
  *
- * av_text_* (av_skip_text_only) follows the MIME structure of a message as
- * it streams in and says whether it is text only; see av.h. It decides from
- * the start of each line (boundaries, part header blocks, uuencode/yEnc/
- * BinHex markers) and never decodes; anything it does not fully understand
- * means "scan".
+ * av_text_* (av_skip_text_only, av_text_parts) follows the MIME structure
+ * of a message as it streams in and says whether it is text only; see
+ * av.h. It decides from the start of each line (boundaries, part header
+ * blocks, uuencode/yEnc/BinHex markers) and never decodes; anything it
+ * does not fully understand means "scan". It also notes where each text
+ * part's body lies, so av_scan_text_parts can scan a text-only message
+ * from memory: the whole message with libclamav's mail parser off, then
+ * each part's body decoded (quoted-printable and base64 decoded strictly;
+ * anything unusual sends the message to the mail parser instead).
  *
  * Logs: each (re)load (notice), a failed load (error), scanner failures
  * (warning), libclamav's own messages during loads at their level and
@@ -901,8 +905,8 @@ static void av_classify(cl_error_t rc, const char *name, struct av_report *r)
     }
 }
 
-/* Scan a source with the current engine. */
-static enum av_result av_scan_source(struct av_source *src, struct av_report *r)
+/* Scan a source with the current engine; parse_mail 0: as it is, mail parser off. */
+static enum av_result av_scan_source(struct av_source *src, int parse_mail, struct av_report *r)
 {
     struct cl_scan_options opts;
     struct cl_engine *e;
@@ -932,7 +936,7 @@ static enum av_result av_scan_source(struct av_source *src, struct av_report *r)
     memset(&opts, 0, sizeof(opts));
     opts.general = CL_SCAN_GENERAL_HEURISTICS;
     opts.parse = CL_SCAN_PARSE_ARCHIVE | CL_SCAN_PARSE_ELF | CL_SCAN_PARSE_PDF | CL_SCAN_PARSE_SWF
-                 | CL_SCAN_PARSE_HWP3 | CL_SCAN_PARSE_XMLDOCS | CL_SCAN_PARSE_MAIL
+                 | CL_SCAN_PARSE_HWP3 | CL_SCAN_PARSE_XMLDOCS | (parse_mail ? CL_SCAN_PARSE_MAIL : 0)
                  | CL_SCAN_PARSE_OLE2 | CL_SCAN_PARSE_HTML | CL_SCAN_PARSE_PE
                  | CL_SCAN_PARSE_ONENOTE | CL_SCAN_PARSE_IMAGE
                  | CL_SCAN_PARSE_IMAGE_FUZZY_HASH;
@@ -965,7 +969,7 @@ enum av_result av_scan_mem(const void *msg, ssize_t len, struct av_report *r)
     src.fd = -1;
     src.len = msg != NULL ? (size_t) len : 0;
     av_source_prefix(&src, src.mem, src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
-    return av_scan_source(&src, r);
+    return av_scan_source(&src, 1, r);
 }
 
 /* Scan the first len bytes of an open file. */
@@ -989,7 +993,7 @@ static enum av_result av_scan_fd_len(int fd, size_t len, struct av_report *r)
     src.fd = fd;
     src.len = len;
     av_source_prefix(&src, head, (size_t) n);
-    return av_scan_source(&src, r);
+    return av_scan_source(&src, 1, r);
 }
 
 /* Scan a whole open file. */
@@ -1021,6 +1025,160 @@ enum av_result av_scan_file(const char *path, struct av_report *r)
     res = av_scan_fd(fd, r);
     close(fd);
     return res;
+}
+
+/* ---------------------------------------------------------------- text parts */
+
+static int av_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (unsigned char) ascii_tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Quoted-printable; -1 on a "=" that is neither "=XX" nor a soft line break. */
+static int av_qp_decode(const unsigned char *s, ssize_t n, str *out)
+{
+    for (ssize_t i = 0; i < n; i++) {
+        ssize_t j;
+        int hi, lo;
+
+        if (s[i] != '=') {
+            str_addc(out, (char) s[i]);
+            continue;
+        }
+        if (i + 2 < n && (hi = av_hexval(s[i + 1])) >= 0 && (lo = av_hexval(s[i + 2])) >= 0) {
+            str_addc(out, (char) (hi << 4 | lo));
+            i += 2;
+            continue;
+        }
+        /* "=", blanks, line end (or the end of the part) */
+        for (j = i + 1; j < n && (s[j] == ' ' || s[j] == '\t'); j++)
+            ;
+        if (j < n && s[j] == '\r')
+            j++;
+        if (j < n && s[j] != '\n')
+            return -1;
+        i = j;
+    }
+    return 0;
+}
+
+static int av_b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Base64; -1 on a character outside the alphabet and line white space, or data after padding. */
+static int av_b64_decode(const unsigned char *s, ssize_t n, str *out)
+{
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+
+    for (ssize_t i = 0; i < n; i++) {
+        int v;
+
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == ' ' || s[i] == '\t')
+            continue;
+        if (s[i] == '=') {
+            if (++pad > 2)
+                return -1;
+            continue;
+        }
+        if (pad || (v = av_b64val(s[i])) < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            str_addc(out, (char) (acc >> bits & 0xff));
+        }
+    }
+    return 0;
+}
+
+/* Keep in r what p found when it weighs more: infected, a failure, then unscannable. */
+static int av_report_merge(struct av_report *r, const struct av_report *p)
+{
+    int stop = p->result == AV_INFECTED || p->result == AV_ERROR || p->result == AV_UNAVAILABLE;
+
+    r->scanned_bytes += p->scanned_bytes;
+    r->elapsed_ms += p->elapsed_ms;
+    if (stop || (p->result == AV_UNSCANNABLE && r->result == AV_CLEAN)) {
+        r->result = p->result;
+        r->reason = p->reason;
+        str_reset(&r->detail);
+        str_add(&r->detail, p->detail.data, p->detail.len);
+        r->generation = p->generation;
+    }
+    return stop;
+}
+
+int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, struct av_report *r)
+{
+    const struct av_text_leaf *leaves;
+    int n = av_text_leaves(t, &leaves), ok = 1;
+    const unsigned char *body = (const unsigned char *) b->mem.data + body_off;
+    str dec[AV_TEXT_SCAN_MAX_PARTS];
+    struct av_source src;
+    struct av_report p;
+
+    if (b->fd >= 0 || b->error || b->len != b->total || t->why != NULL || n > AV_TEXT_SCAN_MAX_PARTS
+        || body_off < 0 || body_off > b->len)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (leaves[i].html || leaves[i].start < 0 || leaves[i].end > b->len - body_off)
+            return 0;
+    /* Decode first: a part that does not decode cleanly goes to the mail parser. */
+    for (int i = 0; i < n; i++) {
+        const unsigned char *s = body + leaves[i].start;
+        ssize_t len = leaves[i].end - leaves[i].start;
+
+        str_init(&dec[i]);
+        if (ok && leaves[i].enc == AV_TEXT_ENC_QP)
+            ok = av_qp_decode(s, len, &dec[i]) == 0;
+        else if (ok && leaves[i].enc == AV_TEXT_ENC_BASE64)
+            ok = av_b64_decode(s, len, &dec[i]) == 0;
+    }
+    if (ok) {
+        /* The message as it is: signatures for mail files and for any file. */
+        memset(&src, 0, sizeof(src));
+        src.mem = (const unsigned char *) b->mem.data;
+        src.fd = -1;
+        src.len = (size_t) b->len;
+        av_source_prefix(&src, src.mem, src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
+        av_scan_source(&src, 0, r);
+        av_report_init(&p);
+        for (int i = 0; i < n && r->result != AV_INFECTED && r->result != AV_ERROR
+                        && r->result != AV_UNAVAILABLE; i++) {
+            memset(&src, 0, sizeof(src));
+            src.fd = -1;
+            if (leaves[i].enc == AV_TEXT_ENC_NONE) {
+                src.mem = body + leaves[i].start;
+                src.len = (size_t) (leaves[i].end - leaves[i].start);
+            } else {
+                src.mem = (const unsigned char *) dec[i].data;
+                src.len = (size_t) dec[i].len;
+            }
+            if (src.len == 0)
+                continue;
+            av_scan_source(&src, 1, &p);
+            if (av_report_merge(r, &p))
+                break;
+        }
+        av_report_free(&p);
+        log_debug("av: scanned part by part: %d text part(s), %s", n, av_result_name(r->result));
+    }
+    for (int i = 0; i < n; i++)
+        str_free(&dec[i]);
+    return ok;
 }
 
 /* ---------------------------------------------------------------- message buffer */
@@ -1390,10 +1548,43 @@ static void av_text_part(struct av_text *t, const struct av_text_fields *f, int 
         && !av_text_is(cte.type, cte.type_len, "binary") && !av_text_is(cte.type, cte.type_len, "quoted-printable")
         && !av_text_is(cte.type, cte.type_len, "base64"))
         av_text_not(t, "a text part with an unusual transfer encoding");
+    else if (t->why == NULL) {
+        /* A leaf: its body starts after this header block. */
+        t->leaf_ready = 1;
+        t->next_leaf.enc = !f->n_cte ? AV_TEXT_ENC_NONE
+                           : av_text_is(cte.type, cte.type_len, "quoted-printable") ? AV_TEXT_ENC_QP
+                           : av_text_is(cte.type, cte.type_len, "base64") ? AV_TEXT_ENC_BASE64
+                           : AV_TEXT_ENC_NONE;
+        t->next_leaf.html = f->n_ct && av_text_is(ct.sub, ct.sub_len, "html");
+    }
 out:
     str_free(&ct.boundary);
     str_free(&cd.boundary);
     str_free(&cte.boundary);
+}
+
+/* The leaf av_text_part found starts at body offset start. */
+static void av_text_leaf_open(struct av_text *t, ssize_t start)
+{
+    if (!t->leaf_ready)
+        return;
+    t->leaf_ready = 0;
+    t->leaf_open = 1;
+    t->next_leaf.start = t->next_leaf.end = start;
+}
+
+/* The open leaf ends at body offset end. */
+static void av_text_leaf_close(struct av_text *t, ssize_t end)
+{
+    if (!t->leaf_open)
+        return;
+    t->leaf_open = 0;
+    t->next_leaf.end = end > t->next_leaf.start ? end : t->next_leaf.start;
+    if (t->n_leaves == t->cap_leaves) {
+        t->cap_leaves = t->cap_leaves ? 2 * t->cap_leaves : 4;
+        t->leaves = mem_realloc(t->leaves, (ssize_t) t->cap_leaves * (ssize_t) sizeof(*t->leaves));
+    }
+    t->leaves[t->n_leaves++] = t->next_leaf;
 }
 
 /* Start from the message's header fields. */
@@ -1420,6 +1611,7 @@ void av_text_init(struct av_text *t, const struct msg_headers *hs)
         f.n_cte = msg_headers_count(hs, "Content-Transfer-Encoding");
     }
     av_text_part(t, &f, 0);
+    av_text_leaf_open(t, 0);
 }
 
 /* The end of a part's header block: split it into fields, then decide. */
@@ -1481,6 +1673,7 @@ static void av_text_header_done(struct av_text *t)
         s = nl ? nl + 1 : end;
     }
     av_text_part(t, &f, t->level_digest[t->depth - 1]);
+    av_text_leaf_open(t, t->next_off);
 }
 
 /* Only blanks. */
@@ -1537,6 +1730,8 @@ static void av_text_body_line(struct av_text *t, const char *s, ssize_t n, int i
             av_text_not(t, "an outer boundary inside an inner multipart");
             return;
         }
+        /* The line end before the delimiter is part of it (RFC 2046). */
+        av_text_leaf_close(t, t->line_off - t->prev_eol_len);
         if (close) {
             if (t->level_parts[i] == 0) {
                 av_text_not(t, "a multipart without parts");
@@ -1619,17 +1814,28 @@ void av_text_feed(struct av_text *t, const void *data, ssize_t len)
         av_text_piece(t, p, (nl ? nl : end) - p);
         if (nl == NULL)
             break;
+        t->eol_len = (nl > (const char *) data ? nl[-1] == '\r' : t->last_cr) ? 2 : 1;
+        t->next_off = t->pos + (nl + 1 - (const char *) data);
         if (t->why == NULL)
             av_text_line_end(t);
+        t->prev_eol_len = t->eol_len;
+        t->line_off = t->next_off;
         p = nl + 1;
+    }
+    if (len > 0) {
+        t->last_cr = ((const char *) data)[len - 1] == '\r';
+        t->pos += len;
     }
 }
 
 /* End of body: the verdict. */
 int av_text_end(struct av_text *t, const char **why)
 {
+    t->next_off = t->pos;
     if (t->why == NULL && (t->line.len > 0 || t->line_long || (t->in_header && t->header.len > t->header_line)))
         av_text_line_end(t);
+    if (t->why == NULL && t->depth == 0)
+        av_text_leaf_close(t, t->pos);
     if (t->why == NULL && t->in_header)
         av_text_not(t, "the message ends inside a part header");
     if (t->why == NULL && t->depth > 0)
@@ -1645,4 +1851,13 @@ void av_text_free(struct av_text *t)
         str_free(&t->boundary[i]);
     str_free(&t->line);
     str_free(&t->header);
+    mem_free(t->leaves);
+    t->leaves = NULL;
+    t->n_leaves = t->cap_leaves = 0;
+}
+
+int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves)
+{
+    *leaves = t->leaves;
+    return t->why == NULL ? t->n_leaves : 0;
 }

@@ -157,7 +157,7 @@ void av_buffer_free(struct av_buffer *b);
 
 /*
  * Whether a message is text only, decided from its MIME structure as the
- * body streams in, for av_skip_text_only: every leaf part is text/plain or
+ * body streams in, for av_skip_text_only and av_text_parts: every leaf part is text/plain or
  * text/html with no name or filename parameter and no Content-Disposition
  * but inline, and no line starts a uuencoded, yEnc or BinHex block.
  * Anything else counts as not text only, and so does a structure that is
@@ -170,6 +170,21 @@ void av_buffer_free(struct av_buffer *b);
 #define AV_TEXT_MAX_PARTS 1000          /* parts in the whole message */
 #define AV_TEXT_MAX_BOUNDARY 200        /* bytes of a boundary (RFC 2046: 70) */
 #define AV_TEXT_MAX_PART_HEADER 16384   /* bytes of one part's header block */
+
+/* How a text part's body is encoded. */
+enum av_text_enc {
+    AV_TEXT_ENC_NONE,           /* 7bit, 8bit, binary or no Content-Transfer-Encoding */
+    AV_TEXT_ENC_QP,
+    AV_TEXT_ENC_BASE64,
+};
+
+/* A leaf text part: where its body is (offsets in the message body; the
+   line end before its closing delimiter belongs to the delimiter). */
+struct av_text_leaf {
+    ssize_t start, end;
+    enum av_text_enc enc;
+    int html;                   /* text/html, else text/plain */
+};
 
 struct av_text {
     const char *why;            /* NULL: text only so far; else why not (static text) */
@@ -184,6 +199,17 @@ struct av_text {
     int line_long;              /* the current line is longer than kept */
     str header;                 /* the part header block being read */
     ssize_t header_line;        /* where its current line starts */
+    /* Where the leaf parts are, for av_scan_text_parts. */
+    ssize_t pos;                /* body bytes fed */
+    ssize_t line_off;           /* where the current line starts */
+    ssize_t next_off;           /* where the line after it starts */
+    int eol_len, prev_eol_len;  /* line end of the current and the previous line: 1 or 2 */
+    int last_cr;                /* the last byte fed was a CR */
+    int leaf_ready;             /* av_text_part found a leaf: open it */
+    struct av_text_leaf next_leaf;
+    int leaf_open;
+    struct av_text_leaf *leaves;
+    int n_leaves, cap_leaves;
 };
 
 /* Start with the message's header fields (Content-Type, Content-Disposition). */
@@ -193,6 +219,25 @@ void av_text_feed(struct av_text *t, const void *data, ssize_t len);
 /* End of body: 1 if the message is text only, else 0 with why set (static text). */
 int av_text_end(struct av_text *t, const char **why);
 void av_text_free(struct av_text *t);
+/* After av_text_end said text only: the leaf parts, in order; their count. */
+int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves);
+
+/*
+ * Scan a text-only message (av_text_end said so) part by part instead of
+ * through libclamav's mail parser, which writes every part to a temporary
+ * file: the whole message once as it is, with mail parsing off (signatures
+ * for mail files and for any file), then the body of each text part,
+ * decoded, as libclamav's mail parser would hand it on. body_off is where
+ * the body starts in the buffer. Returns 1 with r filled in; 0 (r
+ * untouched) when the message is not fit for it, and the caller scans it
+ * whole: the buffer spilled to a file, an HTML part (libclamav's mail
+ * parser checks its links against phishing signatures), more than
+ * AV_TEXT_SCAN_MAX_PARTS parts, or an encoding that does not decode
+ * cleanly (quoted-printable with a bare "=", base64 with stray characters
+ * or padding inside).
+ */
+#define AV_TEXT_SCAN_MAX_PARTS 8
+int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, struct av_report *r);
 
 const char *av_result_name(enum av_result r);
 const char *av_reason_name(enum av_reason r);

@@ -11,11 +11,15 @@
  * av_error_action and av_unavailable_action, which can only be tempfail
  * or accept. An X-Virus-Scanned header names the engine and database.
  *
- * With av_skip_text_only, the MIME structure is followed as the body
- * streams in (av_text_*, lib/av.c); a message found to be text only is not
- * handed to libclamav: the result is "skipped" (accept), and
- * X-Virus-Scanned says "skipped (text only)". The message is buffered
- * all the same, since only its end tells.
+ * With av_skip_text_only or av_text_parts, the MIME structure is followed
+ * as the body streams in (av_text_*, lib/av.c). With av_skip_text_only, a
+ * message found to be text only is not handed to libclamav: the result is
+ * "skipped" (accept), and X-Virus-Scanned says "skipped (text only)". The
+ * message is buffered all the same, since only its end tells. With
+ * av_text_parts (the default), a text-only message with text/plain parts
+ * is scanned part by part from memory (av_scan_text_parts) rather than
+ * through libclamav's mail parser, which writes each part to a temporary
+ * file; the result and the header read the same.
  */
 #include "config.h"
 
@@ -30,7 +34,8 @@
 
 struct av_state {
     struct av_buffer buf;
-    struct av_text *text;       /* av_skip_text_only: the MIME structure so far */
+    struct av_text *text;       /* av_skip_text_only, av_text_parts: the MIME structure so far */
+    ssize_t body_off;           /* where the body starts in buf */
     int headers_done;
 };
 
@@ -65,7 +70,8 @@ static void av_eoh(struct txn *t, int idx)
     for (int i = 0; i < t->headers.n; i++)
         av_add_field(&s->buf, &t->headers.h[i]);
     av_buffer_add(&s->buf, "\r\n", 2);
-    if (t->cfg->av_skip_text_only) {
+    s->body_off = (ssize_t) s->buf.len;
+    if (t->cfg->av_skip_text_only || t->cfg->av_text_parts) {
         s->text = mem_alloc(sizeof(*s->text));
         av_text_init(s->text, &t->headers);
     }
@@ -109,7 +115,7 @@ static void av_eom(struct txn *t, int idx, int monitor)
     const struct config *cfg = t->cfg;
     struct av_report r;
     str reason = STR_INIT, hdr = STR_INIT, detail = STR_INIT;
-    int action = VERDICT_ACCEPT, temporary = 0;
+    int action = VERDICT_ACCEPT, temporary = 0, text_only = 0;
     const char *rcode = NULL, *xcode = NULL;
     char host[256];
 
@@ -118,14 +124,17 @@ static void av_eom(struct txn *t, int idx, int monitor)
     if (s->text) {
         const char *why;
 
-        if (av_text_end(s->text, &why)) {
+        text_only = av_text_end(s->text, &why);
+        if (text_only && cfg->av_skip_text_only) {
             av_skip(t, monitor);
             return;
         }
-        log_debug("av: queue_id=%s scanned: not text only (%s)", str_cstr(&t->queue_id), why);
+        if (!text_only)
+            log_debug("av: queue_id=%s scanned whole: not text only (%s)", str_cstr(&t->queue_id), why);
     }
     av_report_init(&r);
-    av_scan_buffer(&s->buf, &r);
+    if (!text_only || !cfg->av_text_parts || !av_scan_text_parts(&s->buf, s->body_off, s->text, &r))
+        av_scan_buffer(&s->buf, &r);
     verdict_sanitize(&detail, str_cstr(&r.detail), r.detail.len, 128);
     switch (r.result) {
     case AV_INFECTED:

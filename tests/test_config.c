@@ -75,6 +75,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->socket_group, "postfix");
     assert_int_equal(c->socket_mode, 0660);
     assert_int_equal(c->av_skip_text_only, 0);
+    assert_int_equal(c->av_text_parts, 1);
     assert_int_equal(c->dns_timeout, 5000);
     assert_int_equal(c->policy_max_request_size, 32 * 1024);
     assert_int_equal(c->dns_forwarders.n, 0);
@@ -293,6 +294,7 @@ static void test_print_changed(void **state)
     fclose(f);
     assert_non_null(strstr(buf, "milter_listen = unix:/var/spool/postfix/rampart/milter.sock\n"));
     assert_non_null(strstr(buf, "av_skip_text_only = no\n"));
+    assert_non_null(strstr(buf, "av_text_parts = yes\n"));
     assert_non_null(strstr(buf, "policy_max_request_size = 32k\n"));
     assert_non_null(strstr(buf, "shutdown_timeout = 30s\n"));
     free(buf);
