@@ -406,6 +406,9 @@ def make_configs(lab, build, rampart_params, have):
         for k, v in optional.items():
             if k in rampart_params:
                 lines.append("%s = %s" % (k, v))
+        # BENCH_RAMPART_CONF: more lines for rampart.conf ("key = value; key = value"),
+        # to measure what an option costs.
+        lines += [x.strip() for x in os.environ.get("BENCH_RAMPART_CONF", "").split(";") if x.strip()]
         with open(conf, "w") as f:
             f.write("# rampart.conf written by bench/lib/driver.py\n" + "\n".join(lines) + "\n")
         if unix:
