@@ -2,7 +2,8 @@
  * check_spf.c - SPF in the pipeline.
  *
  * At MAIL FROM the HELO identity and the MAIL FROM identity are evaluated
- * (lib/spf.c, on the shared resolver) in a thread of its own: the
+ * (lib/spf.c, on the shared resolver) in a thread of its own (one of
+ * lib/workers.c's, kept from message to message): the
  * milter negotiates no reply for that stage, but libmilter handles one
  * connection's events in order, so an evaluation in the callback would
  * hold back the headers, and with them the DKIM key and DMARC lookups,
@@ -45,12 +46,13 @@
 #include "mem.h"
 #include "spf.h"
 #include "util.h"
+#include "workers.h"
 
 struct spf_state {
     struct spf_request req;
     struct spf_options opts;
     struct dns_resolver *resolver;
-    pthread_t thread;        /* the evaluation, started at MAIL FROM */
+    struct worker_job job;   /* the evaluation, started at MAIL FROM */
     int running;             /* started and not yet joined */
     int64_t ms;              /* how long it took */
     struct spf_result helo;
@@ -129,10 +131,9 @@ static void spf_run(struct spf_state *s)
     s->ms = clock_now_ms() - t0;
 }
 
-static void *spf_thread(void *arg)
+static void spf_job(void *arg)
 {
     spf_run(arg);
-    return NULL;
 }
 
 /* Wait for the evaluation started at MAIL FROM. */
@@ -140,7 +141,7 @@ static void spf_join(struct spf_state *s)
 {
     if (!s->running)
         return;
-    pthread_join(s->thread, NULL);
+    workers_wait(&s->job);
     s->running = 0;
     log_debug("spf: checked in %lld ms", (long long) s->ms);
 }
@@ -155,7 +156,7 @@ static void spf_evaluate(struct txn *t, struct spf_state *s)
     s->have_helo = s->req.helo != NULL;
     s->have_mailfrom = 1;
     s->deferred = 0;
-    rc = pthread_create(&s->thread, NULL, spf_thread, s);
+    rc = workers_submit(&s->job, spf_job, s);
     if (rc == 0) {
         s->running = 1;
         return;

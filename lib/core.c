@@ -20,6 +20,7 @@
 #include "dmarc.h"
 #include "dnsbl.h"
 #include "util.h"
+#include "workers.h"
 #include "dns_unbound.h"
 #include "log.h"
 #include "mem.h"
@@ -237,6 +238,8 @@ int core_init(const struct config *cfg, str *err)
 
 void core_shutdown(void)
 {
+    /* SPF evaluations are joined with their messages: the pool is idle. */
+    workers_shutdown();
     if (core.health_running) {
         pthread_mutex_lock(&core.lock);
         core.health_running = 0;
