@@ -2,10 +2,13 @@
  * workers.c - threads kept for jobs that mostly wait; see workers.h.
  *
  * One lock guards the pool: the queue of jobs not yet taken, the count of
- * threads and of idle ones. workers_submit() queues the job and wakes an
- * idle thread when there are more idle threads than queued jobs, else
- * creates a thread (detached; it takes jobs from the queue until it has
- * been idle too long). Each job has its own lock and condition for its
+ * threads, and of those that will look at the queue before they wait
+ * (idle ones, new ones not yet running, and ones whose job just ended).
+ * workers_submit() queues the job and, when those are at least as many
+ * as the jobs queued, wakes an idle thread; else it creates a thread
+ * (detached; it takes jobs from the queue until it has been idle too
+ * long). A thread whose job ended counts before its caller is told, so
+ * a caller that submits one job after another keeps using one thread. Each job has its own lock and condition for its
  * caller's wait. workers_shutdown() sets stop, wakes every idle thread and
  * waits until the count is zero.
  */
@@ -24,7 +27,7 @@ static pthread_cond_t pool_work;        /* a job was queued, or stop */
 static pthread_cond_t pool_gone;        /* a thread ended */
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static struct worker_job *queue_head, *queue_tail;
-static int queued, threads, idle, stopping;
+static int queued, threads, idle, starting, returning, stopping;
 static long created, jobs;
 
 static void pool_init(void)
@@ -77,15 +80,20 @@ static void *pool_thread(void *arg)
 
     (void) arg;
     pthread_mutex_lock(&pool_lock);
+    starting--;
     while ((j = pool_take()) != NULL) {
         pthread_mutex_unlock(&pool_lock);
         j->fn(j->arg);
+        pthread_mutex_lock(&pool_lock);
+        returning++;
+        pthread_mutex_unlock(&pool_lock);
         pthread_mutex_lock(&j->lock);
         j->done = 1;
         pthread_cond_broadcast(&j->cond);
         /* After this unlock the job belongs to its caller again. */
         pthread_mutex_unlock(&j->lock);
         pthread_mutex_lock(&pool_lock);
+        returning--;
     }
     threads--;
     pthread_cond_broadcast(&pool_gone);
@@ -114,7 +122,7 @@ int workers_submit(struct worker_job *job, void (*fn)(void *arg), void *arg)
     queue_tail = job;
     queued++;
     jobs++;
-    if (idle >= queued) {
+    if (idle + starting + returning >= queued) {
         pthread_cond_signal(&pool_work);
     } else {
         pthread_attr_init(&attr);
@@ -123,6 +131,7 @@ int workers_submit(struct worker_job *job, void (*fn)(void *arg), void *arg)
         pthread_attr_destroy(&attr);
         if (rc == 0) {
             threads++;
+            starting++;
             created++;
         } else {
             /* Take the job back out: it is last in the queue, nobody took it
