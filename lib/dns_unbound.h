@@ -54,6 +54,9 @@ struct dns_unbound_config {
     int n_local_data;
 };
 
+/* Queries answered from the answers kept in front of libunbound (see dns_unbound.c). */
+uint64_t dns_unbound_kept_answers(struct dns_resolver *r);
+
 /*
  * A new resolver, or NULL with the reason in err (a bad forwarder, an
  * unreadable resolv.conf or trust anchor, a libunbound failure).

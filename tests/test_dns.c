@@ -715,6 +715,11 @@ static void test_ub_garbage(void **state)
 
 /* -------------------------------------------------------- libunbound end to end */
 
+/* Two TXT records of 2251 bytes: more text than an answer kept in front of libunbound. */
+#define UB_X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define UB_S250 "\"" UB_X50 UB_X50 UB_X50 UB_X50 UB_X50 "\" "
+#define UB_S2000 UB_S250 UB_S250 UB_S250 UB_S250 UB_S250 UB_S250 UB_S250 UB_S250
+
 static const char *const ub_zones[] = { "test. static" };
 static const char *const ub_data[] = {
     "a.test. 300 IN A 192.0.2.1",
@@ -724,6 +729,26 @@ static const char *const ub_data[] = {
     "txt.test. 300 IN TXT \"v=spf1 \" \"include:x.test\" \" -all\"",
     "ptr.test. 300 IN PTR host.test.",
     "x\\092y.test. 300 IN TXT \"literal backslash\"",
+    "short.test. 1 IN A 192.0.2.9",
+    "big.test. 300 IN A 192.0.2.1",
+    "big.test. 300 IN A 192.0.2.2",
+    "big.test. 300 IN A 192.0.2.3",
+    "big.test. 300 IN A 192.0.2.4",
+    "big.test. 300 IN A 192.0.2.5",
+    "big.test. 300 IN A 192.0.2.6",
+    "big.test. 300 IN A 192.0.2.7",
+    "big.test. 300 IN A 192.0.2.8",
+    "big.test. 300 IN A 192.0.2.9",
+    "big.test. 300 IN A 192.0.2.10",
+    "big.test. 300 IN A 192.0.2.11",
+    "big.test. 300 IN A 192.0.2.12",
+    "big.test. 300 IN A 192.0.2.13",
+    "big.test. 300 IN A 192.0.2.14",
+    "big.test. 300 IN A 192.0.2.15",
+    "big.test. 300 IN A 192.0.2.16",
+    "big.test. 300 IN A 192.0.2.17",
+    "long.test. 300 IN TXT \"1\" " UB_S2000 UB_S250,
+    "long.test. 300 IN TXT \"2\" " UB_S2000 UB_S250,
 };
 /* Nothing listens on port 1: anything not local goes unanswered. */
 static const char *const ub_dead[] = { "127.0.0.1@1" };
@@ -808,6 +833,69 @@ static void test_unbound_table(void **state)
     /* Local answers take no round trip; most come back well under 1 ms. */
     assert_true(st.cache_hits > 0);
     assert_true(st.cache_hits <= st.answers + st.nxdomain + st.nodata);
+}
+
+/* Was q answered from the answers kept in front of libunbound (at once, in this thread)? */
+static int ub_kept(struct dns_resolver *r, const char *name, uint16_t type, const char *expect)
+{
+    uint64_t before = dns_unbound_kept_answers(r);
+    struct dns_query *q = dns_start(r, name, type);
+    int kept = dns_unbound_kept_answers(r) > before;
+    const struct dns_answer *a = dns_wait(q, clock_now_ms() + 2000);
+    char *got = answer_text(a);
+
+    if (kept)
+        assert_non_null(dns_peek(q));
+    if (expect != NULL && strcmp(got, expect) != 0)
+        fail_msg("%s: %s, wanted %s", name, got, expect);
+    assert_string_equal(a->qname, name);
+    mem_free(got);
+    dns_query_free(q);
+    return kept;
+}
+
+/* Answers kept in front of libunbound: which are, for how long, and what they say. */
+static void test_unbound_kept(void **state)
+{
+    struct dns_resolver *r = *state;
+    struct dns_answer *a;
+
+    /* the first answer comes from libunbound, the next ones from what was kept */
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 0);
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 1);
+    assert_int_equal(ub_kept(r, "A.Test", DNS_T_A, "answer 192.0.2.1"), 1);
+    a = dns_lookup(r, "a.test", DNS_T_A);
+    assert_true(a->ttl <= 300 && a->ttl >= 299);
+    dns_answer_free(a);
+    /* the type counts */
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_TXT, "nodata"), 0);
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_TXT, "nodata"), 1);
+    assert_int_equal(ub_kept(r, "nope.test", DNS_T_A, "nxdomain"), 0);
+    assert_int_equal(ub_kept(r, "nope.test", DNS_T_A, "nxdomain"), 1);
+    /* a bad name never reaches the backend */
+    assert_int_equal(ub_kept(r, "a..test", DNS_T_A, "badanswer"), 0);
+    /* more records, or more text, than kept: asked of libunbound every time */
+    assert_int_equal(ub_kept(r, "big.test", DNS_T_A, NULL), 0);
+    assert_int_equal(ub_kept(r, "big.test", DNS_T_A, NULL), 0);
+    a = dns_lookup(r, "big.test", DNS_T_A);
+    assert_int_equal(a->count, 17);
+    dns_answer_free(a);
+    assert_int_equal(ub_kept(r, "long.test", DNS_T_TXT, NULL), 0);
+    assert_int_equal(ub_kept(r, "long.test", DNS_T_TXT, NULL), 0);
+    a = dns_lookup(r, "long.test", DNS_T_TXT);
+    assert_int_equal(a->status, DNS_ANSWER);
+    assert_int_equal(a->count, 2);
+    assert_int_equal(a->rr[0].u.txt.len + a->rr[1].u.txt.len, 2 * 2251);
+    dns_answer_free(a);
+    /* kept for its TTL, no longer */
+    assert_int_equal(ub_kept(r, "short.test", DNS_T_A, "answer 192.0.2.9"), 0);
+    assert_int_equal(ub_kept(r, "short.test", DNS_T_A, "answer 192.0.2.9"), 1);
+    {
+        struct timespec ts = { 1, 100000000L };
+
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(ub_kept(r, "short.test", DNS_T_A, "answer 192.0.2.9"), 0);
 }
 
 struct ub_thread_arg {
@@ -1078,6 +1166,7 @@ int main(void)
     };
     const struct CMUnitTest unbound_tests[] = {
         cmocka_unit_test_setup_teardown(test_unbound_table, ub_setup, ub_teardown),
+        cmocka_unit_test_setup_teardown(test_unbound_kept, ub_setup, ub_teardown),
         cmocka_unit_test_setup_teardown(test_unbound_threads, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_dead_forwarder),
         cmocka_unit_test(test_unbound_stop_outstanding),
