@@ -9,10 +9,15 @@
  * a colon and folds only as LF + white space, the body offset is inside
  * the input, the collector keeps its limits, Authentication-Results
  * deletions name fields that were seen, and our own Authentication-Results
- * value has no line end but its "\n\t" folds.
+ * value has no line end but its "\n\t" folds. The MIME reading of
+ * av_skip_text_only and av_text_parts (av_text_*) runs over the body whole
+ * and in pieces (sizes from the input): the same verdict and the same text
+ * parts, which lie in the body in order and decode without reading past
+ * them; base64 decodes to at most 3/4 of its length.
  */
 #include "config.h"
 
+#include "av.h"
 #include "fuzz.h"
 #include "msg.h"
 #include "rconfig.h"
@@ -76,6 +81,43 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* av_text over body (len bytes) in pieces of step bytes (0 = whole): text only? leaves in out. */
+static int text_run(const struct msg_headers *hs, const uint8_t *body, ssize_t len, ssize_t step,
+                    struct av_text *t)
+{
+    av_text_init(t, hs);
+    for (ssize_t off = 0; off < len; off += step ? step : len)
+        av_text_feed(t, body + off, step && len - off > step ? step : len - off);
+    return av_text_end(t, NULL);
+}
+
+/* The MIME reading for the scanner: whole and in pieces alike; parts inside the body, in order. */
+static void check_text(const struct msg_headers *hs, const uint8_t *body, ssize_t len, ssize_t step)
+{
+    struct av_text a, b;
+    const struct av_text_leaf *la, *lb;
+    int ta = text_run(hs, body, len, 0, &a), tb = text_run(hs, body, len, step, &b);
+    int na = av_text_leaves(&a, &la), nb = av_text_leaves(&b, &lb);
+    ssize_t prev = 0;
+
+    FUZZ_ASSERT(ta == tb && na == nb);
+    FUZZ_ASSERT(ta || na == 0);
+    for (int i = 0; i < na; i++) {
+        str out = STR_INIT;
+
+        FUZZ_ASSERT(la[i].start == lb[i].start && la[i].end == lb[i].end && la[i].enc == lb[i].enc);
+        FUZZ_ASSERT(la[i].start >= prev && la[i].start <= la[i].end && la[i].end <= len);
+        prev = la[i].end;
+        if (av_text_leaf_decode(&la[i], body, &out) == 0 && la[i].enc != AV_TEXT_ENC_NONE)
+            FUZZ_ASSERT(out.len <= la[i].end - la[i].start);
+        if (la[i].enc == AV_TEXT_ENC_BASE64)
+            FUZZ_ASSERT(out.len <= (la[i].end - la[i].start) * 3 / 4);
+        str_free(&out);
+    }
+    av_text_free(&a);
+    av_text_free(&b);
+}
+
 /* libFuzzer: one input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -89,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = msg_split((const char *) data, (ssize_t) size, field, &c);
     FUZZ_ASSERT(body >= 0 && (size_t) body <= size);
     FUZZ_ASSERT(msg_headers_count(&c.hs, "Authentication-Results") == c.ar);
+    check_text(&c.hs, data + body, (ssize_t) size - body, 1 + (ssize_t) (size > 0 ? data[0] % 13 : 0));
 
     txn_init(&t);
     txn_set_client(&t, "192.0.2.1", "client.example.org");

@@ -1104,6 +1104,19 @@ static int av_b64_decode(const unsigned char *s, ssize_t n, str *out)
     return 0;
 }
 
+int av_text_leaf_decode(const struct av_text_leaf *l, const void *body, str *out)
+{
+    const unsigned char *s = (const unsigned char *) body + l->start;
+    ssize_t len = l->end - l->start;
+
+    if (l->enc == AV_TEXT_ENC_QP)
+        return av_qp_decode(s, len, out);
+    if (l->enc == AV_TEXT_ENC_BASE64)
+        return av_b64_decode(s, len, out);
+    str_add(out, (const char *) s, len);
+    return 0;
+}
+
 /* Keep in r what p found when it weighs more: infected, a failure, then unscannable. */
 static int av_report_merge(struct av_report *r, const struct av_report *p)
 {
@@ -1138,14 +1151,10 @@ int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct
             return 0;
     /* Decode first: a part that does not decode cleanly goes to the mail parser. */
     for (int i = 0; i < n; i++) {
-        const unsigned char *s = body + leaves[i].start;
-        ssize_t len = leaves[i].end - leaves[i].start;
-
         str_init(&dec[i]);
-        if (ok && leaves[i].enc == AV_TEXT_ENC_QP)
-            ok = av_qp_decode(s, len, &dec[i]) == 0;
-        else if (ok && leaves[i].enc == AV_TEXT_ENC_BASE64)
-            ok = av_b64_decode(s, len, &dec[i]) == 0;
+        /* Unencoded parts are scanned where they are. */
+        if (ok && leaves[i].enc != AV_TEXT_ENC_NONE)
+            ok = av_text_leaf_decode(&leaves[i], body, &dec[i]) == 0;
     }
     if (ok) {
         /* The message as it is: signatures for mail files and for any file. */

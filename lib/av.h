@@ -221,6 +221,9 @@ int av_text_end(struct av_text *t, const char **why);
 void av_text_free(struct av_text *t);
 /* After av_text_end said text only: the leaf parts, in order; their count. */
 int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves);
+/* Append a leaf's body (body = the message body), decoded, to out: -1 if its
+   encoding does not decode cleanly (see av_scan_text_parts), else 0. */
+int av_text_leaf_decode(const struct av_text_leaf *l, const void *body, str *out);
 
 /*
  * Scan a text-only message (av_text_end said so) part by part instead of
