@@ -237,8 +237,9 @@ static void *trace_worker(void *arg)
 static void trace_start(struct dns_resolver *r, struct dns_query *q)
 {
     struct trace *t = (struct trace *) r;
-    struct dns_query *inner = dns_start(t->inner, dns_query_name(q), dns_query_type(q));
+    /* The clock starts before the question goes out. */
     int idx = trace_record_start(t, dns_query_name(q), dns_query_type(q));
+    struct dns_query *inner = dns_start(t->inner, dns_query_name(q), dns_query_type(q));
     const struct dns_answer *a = dns_peek(inner);
     struct trace_pending *p;
 
