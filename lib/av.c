@@ -84,6 +84,15 @@
 #define AV_PREFIX_CRLF "Received: from rampart\r\n"
 #define AV_PREFIX_LF "Received: from rampart\n"
 #define AV_PREFIX_MAX (sizeof(AV_PREFIX_CRLF) - 1)
+/*
+ * The first line of av_scan_text_parts' scan of the whole message with the
+ * mail parser off: always there, and never what the other scans put in
+ * front, because libclamav's clean-file cache goes by content alone and
+ * must not answer for a scan of the same bytes with the mail parser on.
+ * As long as AV_PREFIX_CRLF (the size limits count on it).
+ */
+#define AV_RAW_PREFIX_CRLF "Received: from scanner\r\n"
+#define AV_RAW_PREFIX_LF "Received: from scanner\n"
 /* How far into a message to look for the end of the first line. */
 #define AV_HEAD_BYTES 1024
 
@@ -1158,11 +1167,20 @@ int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct
     }
     if (ok) {
         /* The message as it is: signatures for mail files and for any file. */
+        const unsigned char *nl;
+
         memset(&src, 0, sizeof(src));
         src.mem = (const unsigned char *) b->mem.data;
         src.fd = -1;
         src.len = (size_t) b->len;
-        av_source_prefix(&src, src.mem, src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
+        nl = memchr(src.mem, '\n', src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
+        if (nl != NULL && (nl == src.mem || nl[-1] != '\r')) {
+            src.prefix = AV_RAW_PREFIX_LF;
+            src.prefix_len = sizeof(AV_RAW_PREFIX_LF) - 1;
+        } else {
+            src.prefix = AV_RAW_PREFIX_CRLF;
+            src.prefix_len = sizeof(AV_RAW_PREFIX_CRLF) - 1;
+        }
         av_scan_source(&src, 0, r);
         av_report_init(&p);
         for (int i = 0; i < n && r->result != AV_INFECTED && r->result != AV_ERROR
