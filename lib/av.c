@@ -71,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,16 +84,18 @@
 /* The line put in front of a message libclamav would not recognise as mail. */
 #define AV_PREFIX_CRLF "Received: from rampart\r\n"
 #define AV_PREFIX_LF "Received: from rampart\n"
-#define AV_PREFIX_MAX (sizeof(AV_PREFIX_CRLF) - 1)
 /*
  * The first line of av_scan_text_parts' scan of the whole message with the
- * mail parser off: always there, and never what the other scans put in
- * front, because libclamav's clean-file cache goes by content alone and
- * must not answer for a scan of the same bytes with the mail parser on.
- * As long as AV_PREFIX_CRLF (the size limits count on it).
+ * mail parser off: "Received: from " and 32 random hex digits made at
+ * start-up, and a line end. libclamav's clean-file cache goes by content
+ * alone: no other scan, and no content a sender makes, may have these
+ * bytes, or the cache would answer "clean" for them with the mail parser
+ * on (a message, or an attachment that holds it, scanned again).
  */
-#define AV_RAW_PREFIX_CRLF "Received: from scanner\r\n"
-#define AV_RAW_PREFIX_LF "Received: from scanner\n"
+#define AV_RAW_PREFIX_HEAD "Received: from "
+#define AV_RAW_PREFIX_LEN (sizeof(AV_RAW_PREFIX_HEAD) - 1 + 32 + 2)
+/* The longest line a scan puts in front of a message (the size limits count on it). */
+#define AV_PREFIX_MAX (AV_RAW_PREFIX_LEN > sizeof(AV_PREFIX_CRLF) - 1 ? AV_RAW_PREFIX_LEN : sizeof(AV_PREFIX_CRLF) - 1)
 /* How far into a message to look for the end of the first line. */
 #define AV_HEAD_BYTES 1024
 
@@ -1038,6 +1041,33 @@ enum av_result av_scan_file(const char *path, struct av_report *r)
 
 /* ---------------------------------------------------------------- text parts */
 
+static char av_raw_prefix[AV_RAW_PREFIX_LEN + 1];
+static pthread_once_t av_raw_once = PTHREAD_ONCE_INIT;
+
+static void av_raw_prefix_make(void)
+{
+    unsigned char rnd[16];
+    size_t got = 0;
+    char *p = av_raw_prefix;
+
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            log_panic("av: getrandom: %s", strerror(errno));
+        got += (size_t) n;
+    }
+    memcpy(p, AV_RAW_PREFIX_HEAD, sizeof(AV_RAW_PREFIX_HEAD) - 1);
+    p += sizeof(AV_RAW_PREFIX_HEAD) - 1;
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        *p++ = "0123456789abcdef"[rnd[i] >> 4];
+        *p++ = "0123456789abcdef"[rnd[i] & 15];
+    }
+    memcpy(p, "\r\n", 3);
+}
+
 static int av_hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -1046,8 +1076,9 @@ static int av_hexval(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Quoted-printable; -1 on a "=" that is neither "=XX" nor a soft line break. */
-static int av_qp_decode(const unsigned char *s, ssize_t n, str *out)
+/* One quoted-printable line (line end removed): 1 if it ends in a soft line
+   break, 0 if not, -1 on a "=" that is neither "=XX" nor a soft line break. */
+static int av_qp_line(const unsigned char *s, ssize_t n, str *out)
 {
     for (ssize_t i = 0; i < n; i++) {
         ssize_t j;
@@ -1062,14 +1093,39 @@ static int av_qp_decode(const unsigned char *s, ssize_t n, str *out)
             i += 2;
             continue;
         }
-        /* "=", blanks, line end (or the end of the part) */
+        /* "=" and blanks up to the line end (RFC 2045 6.7 (3), (5)) */
         for (j = i + 1; j < n && (s[j] == ' ' || s[j] == '\t'); j++)
             ;
-        if (j < n && s[j] == '\r')
-            j++;
-        if (j < n && s[j] != '\n')
-            return -1;
-        i = j;
+        return j == n ? 1 : -1;
+    }
+    return 0;
+}
+
+/*
+ * Text as libclamav's mail parser hands a text part on: line by line,
+ * each line (quoted-printable decoded when qp) ended with a bare LF, the
+ * last one too; a soft line break joins two lines. -1 if the
+ * quoted-printable does not decode cleanly.
+ */
+static int av_text_lines(const unsigned char *s, ssize_t n, int qp, str *out)
+{
+    ssize_t i = 0;
+
+    while (i < n) {
+        const unsigned char *nl = memchr(s + i, '\n', (size_t) (n - i));
+        ssize_t end = nl ? nl - s : n, le = end;
+        int soft = 0;
+
+        if (le > i && s[le - 1] == '\r')
+            le--;
+        if (qp) {
+            if ((soft = av_qp_line(s + i, le - i, out)) < 0)
+                return -1;
+        } else
+            str_add(out, (const char *) s + i, le - i);
+        if (!soft)
+            str_addc(out, '\n');
+        i = nl ? end + 1 : n;
     }
     return 0;
 }
@@ -1118,12 +1174,9 @@ int av_text_leaf_decode(const struct av_text_leaf *l, const void *body, str *out
     const unsigned char *s = (const unsigned char *) body + l->start;
     ssize_t len = l->end - l->start;
 
-    if (l->enc == AV_TEXT_ENC_QP)
-        return av_qp_decode(s, len, out);
     if (l->enc == AV_TEXT_ENC_BASE64)
         return av_b64_decode(s, len, out);
-    str_add(out, (const char *) s, len);
-    return 0;
+    return av_text_lines(s, len, l->enc == AV_TEXT_ENC_QP, out);
 }
 
 /* Keep in r what p found when it weighs more: infected, a failure, then unscannable. */
@@ -1161,39 +1214,26 @@ int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct
     /* Decode first: a part that does not decode cleanly goes to the mail parser. */
     for (int i = 0; i < n; i++) {
         str_init(&dec[i]);
-        /* Unencoded parts are scanned where they are. */
-        if (ok && leaves[i].enc != AV_TEXT_ENC_NONE)
+        if (ok)
             ok = av_text_leaf_decode(&leaves[i], body, &dec[i]) == 0;
     }
     if (ok) {
         /* The message as it is: signatures for mail files and for any file. */
-        const unsigned char *nl;
-
+        pthread_once(&av_raw_once, av_raw_prefix_make);
         memset(&src, 0, sizeof(src));
         src.mem = (const unsigned char *) b->mem.data;
         src.fd = -1;
         src.len = (size_t) b->len;
-        nl = memchr(src.mem, '\n', src.len < AV_HEAD_BYTES ? src.len : AV_HEAD_BYTES);
-        if (nl != NULL && (nl == src.mem || nl[-1] != '\r')) {
-            src.prefix = AV_RAW_PREFIX_LF;
-            src.prefix_len = sizeof(AV_RAW_PREFIX_LF) - 1;
-        } else {
-            src.prefix = AV_RAW_PREFIX_CRLF;
-            src.prefix_len = sizeof(AV_RAW_PREFIX_CRLF) - 1;
-        }
+        src.prefix = av_raw_prefix;
+        src.prefix_len = AV_RAW_PREFIX_LEN;
         av_scan_source(&src, 0, r);
         av_report_init(&p);
         for (int i = 0; i < n && r->result != AV_INFECTED && r->result != AV_ERROR
                         && r->result != AV_UNAVAILABLE; i++) {
             memset(&src, 0, sizeof(src));
             src.fd = -1;
-            if (leaves[i].enc == AV_TEXT_ENC_NONE) {
-                src.mem = body + leaves[i].start;
-                src.len = (size_t) (leaves[i].end - leaves[i].start);
-            } else {
-                src.mem = (const unsigned char *) dec[i].data;
-                src.len = (size_t) dec[i].len;
-            }
+            src.mem = (const unsigned char *) dec[i].data;
+            src.len = (size_t) dec[i].len;
             if (src.len == 0)
                 continue;
             av_scan_source(&src, 1, &p);

@@ -221,16 +221,19 @@ int av_text_end(struct av_text *t, const char **why);
 void av_text_free(struct av_text *t);
 /* After av_text_end said text only: the leaf parts, in order; their count. */
 int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves);
-/* Append a leaf's body (body = the message body), decoded, to out: -1 if its
-   encoding does not decode cleanly (see av_scan_text_parts), else 0. */
+/* Append a leaf's body (body = the message body) to out as av_scan_text_parts
+   scans it (decoded, lines ended with LF): -1 if its encoding does not
+   decode cleanly, else 0. */
 int av_text_leaf_decode(const struct av_text_leaf *l, const void *body, str *out);
 
 /*
  * Scan a text-only message (av_text_end said so) part by part instead of
  * through libclamav's mail parser, which writes every part to a temporary
  * file: the whole message once as it is, with mail parsing off (signatures
- * for mail files and for any file), then the body of each text part,
- * decoded, as libclamav's mail parser would hand it on. body_off is where
+ * for mail files and for any file; a random first line in front so that
+ * libclamav's clean-file cache never answers for other scans), then the
+ * body of each text part as libclamav's mail parser hands it on: decoded,
+ * each line ended with a bare LF. body_off is where
  * the body starts in the buffer. Returns 1 with r filled in; 0 (r
  * untouched) when the message is not fit for it, and the caller scans it
  * whole: the buffer spilled to a file, an HTML part (libclamav's mail

@@ -1808,6 +1808,43 @@ static void test_text_parts_scan(void **state)
     str_free(&enc);
 }
 
+/*
+ * A hash signature of a text part as libclamav's mail parser hands it on
+ * (lines ended with a bare LF, the last one too): found part by part as
+ * through the mail parser, whatever the part's line ends and encoding.
+ */
+static void test_text_parts_hash(void **state)
+{
+    /* MD5 and size of "hello rampart world 8d3f\nsecond line here\n" */
+    static const char hdb[] = "216f5ed8077890a3eef716eca46e92f6:42:Rampart.Test.TextPart\n";
+    static const char *const bodies[] = {
+        "Content-Type: text/plain\r\n\r\nhello rampart world 8d3f\r\nsecond line here\r\n",
+        "Content-Type: text/plain\n\nhello rampart world 8d3f\nsecond line here\n",
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "hello rampart world 8d3f\r\nsecond line here\r\n--b\r\n\r\nother\r\n--b--\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello rampart w=6Frld 8d3f\r\nsec=\r\nond line here\r\n",
+    };
+    char dir[300], path[400];
+    struct av_options o;
+    str m = STR_INIT;
+
+    (void) state;
+    path_in(dir, sizeof(dir), "texthash");
+    copy_db(dir, NULL);
+    snprintf(path, sizeof(path), "%s/rampart-text.hdb", dir);
+    write_file(path, hdb, sizeof(hdb) - 1);
+    av_shutdown();
+    test_options(&o, dir);
+    assert_int_equal(av_init(&o), 0);
+    for (size_t i = 0; i < NELEM(bodies); i++) {
+        str_reset(&m);
+        str_addf(&m, "From: a@example.com\r\nSubject: hash %zu\r\nMIME-Version: 1.0\r\n%s", i, bodies[i]);
+        expect_parts_at((int) i, &m, 0, 1, AV_INFECTED, "Rampart.Test.TextPart.UNOFFICIAL");
+        expect_scan_at((int) i, &m, AV_INFECTED, "Rampart.Test.TextPart.UNOFFICIAL");
+    }
+    str_free(&m);
+}
+
 /* A signature for mail files (target type 4) on a header field: the whole message is still scanned. */
 static void test_text_parts_mail_signature(void **state)
 {
@@ -1865,6 +1902,7 @@ int main(void)
         cmocka_unit_test(test_text_parts_offsets),
         cmocka_unit_test_setup_teardown(test_text_parts_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_parts_mail_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_parts_hash, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("av", tests, group_setup, group_teardown);
