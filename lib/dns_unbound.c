@@ -501,7 +501,10 @@ static void unbound_callback(void *arg, int err, struct ub_result *res)
     if (elapsed_us < u->cache_hit_us
         && (a->status == DNS_ANSWER || a->status == DNS_NXDOMAIN || a->status == DNS_NODATA))
         __atomic_add_fetch(&u->base.stats.cache_hits, 1, __ATOMIC_RELAXED);
+    /* The name as asked: libunbound's has our escapes (unbound_qname). */
     a->qtype = dns_query_type(q);
+    mem_free(a->qname);
+    a->qname = mem_strdup(dns_query_name(q));
     unbound_memo_put(u, a);
 
     pthread_mutex_lock(&u->lock);
