@@ -317,24 +317,6 @@ static void fail(struct parser *p, enum addr_status st, const char *why)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 /*
  * Decode an RFC 2047 encoded word "=?charset?B|Q?text?=" into out; 0 if
  * w is one, -1 (out untouched) if not. The charset is not converted.
@@ -363,7 +345,7 @@ static int decode_eword(const char *w, ssize_t len, str *out)
             } else if (*q2 == '=') {
                 int h, l;
 
-                if (end - q2 < 3 || (h = hexval(q2[1])) < 0 || (l = hexval(q2[2])) < 0)
+                if (end - q2 < 3 || (h = ascii_hexval(q2[1])) < 0 || (l = ascii_hexval(q2[2])) < 0)
                     goto bad;
                 str_addc(&tmp, (char) (h * 16 + l));
                 q2 += 2;
@@ -376,7 +358,7 @@ static int decode_eword(const char *w, ssize_t len, str *out)
         int bits = 0;
 
         for (; q2 < end && *q2 != '='; q2++) {
-            int v = b64val((unsigned char) *q2);
+            int v = base64_value((unsigned char) *q2);
 
             if (v < 0)
                 goto bad;

@@ -1068,14 +1068,6 @@ static void av_raw_prefix_make(void)
     memcpy(p, "\r\n", 3);
 }
 
-static int av_hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (unsigned char) ascii_tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* One quoted-printable line (line end removed): 1 if it ends in a soft line
    break, 0 if not, -1 on a "=" that is neither "=XX" nor a soft line break. */
 static int av_qp_line(const unsigned char *s, ssize_t n, str *out)
@@ -1088,7 +1080,7 @@ static int av_qp_line(const unsigned char *s, ssize_t n, str *out)
             str_addc(out, (char) s[i]);
             continue;
         }
-        if (i + 2 < n && (hi = av_hexval(s[i + 1])) >= 0 && (lo = av_hexval(s[i + 2])) >= 0) {
+        if (i + 2 < n && (hi = ascii_hexval(s[i + 1])) >= 0 && (lo = ascii_hexval(s[i + 2])) >= 0) {
             str_addc(out, (char) (hi << 4 | lo));
             i += 2;
             continue;
@@ -1130,17 +1122,6 @@ static int av_text_lines(const unsigned char *s, ssize_t n, int qp, str *out)
     return 0;
 }
 
-static int av_b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* Base64; -1 on a character outside the alphabet and line white space, or data after padding. */
 static int av_b64_decode(const unsigned char *s, ssize_t n, str *out)
 {
@@ -1157,7 +1138,7 @@ static int av_b64_decode(const unsigned char *s, ssize_t n, str *out)
                 return -1;
             continue;
         }
-        if (pad || (v = av_b64val(s[i])) < 0)
+        if (pad || (v = base64_value(s[i])) < 0)
             return -1;
         acc = acc << 6 | (uint32_t) v;
         bits += 6;

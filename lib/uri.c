@@ -190,14 +190,6 @@ static void utf8_add(str *s, unsigned int cp)
 /* ------------------------------------------------------------ hosts */
 
 /* The value of a hex digit, or -1. */
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = ascii_tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* A label character once lower-cased. */
 static int label_char(unsigned int c)
 {
@@ -263,7 +255,7 @@ static int64_t ipv4_part(const char *s, ssize_t n, int loose)
         return -1;
     }
     for (ssize_t i = 0; i < n; i++) {
-        int d = hexval((unsigned char) s[i]);
+        int d = ascii_hexval((unsigned char) s[i]);
 
         if (d < 0 || d >= base)
             return -1;
@@ -292,7 +284,7 @@ static int ipv4_form(const char *name, ssize_t len, int loose, str *out)
     /* "Ends in a number": all digits, or (as browsers read it) 0x and hex digits. */
     hex = loose && name + len - last >= 2 && last[0] == '0' && last[1] == 'x';
     for (p = last + (hex ? 2 : 0); p < name + len; p++)
-        if (hex ? hexval((unsigned char) *p) < 0 : !(*p >= '0' && *p <= '9'))
+        if (hex ? ascii_hexval((unsigned char) *p) < 0 : !(*p >= '0' && *p <= '9'))
             numeric = 0;
     if (!numeric)
         return 0;
@@ -414,8 +406,8 @@ enum uri_host_kind uri_host_normalize(const char *in, ssize_t len, int flags, st
                 str_free(&dec);
                 return URI_HOST_BAD;
             }
-            hi = hexval((unsigned char) in[i + 1]);
-            lo = hexval((unsigned char) in[i + 2]);
+            hi = ascii_hexval((unsigned char) in[i + 1]);
+            lo = ascii_hexval((unsigned char) in[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 str_free(&dec);
                 return URI_HOST_BAD;
@@ -733,7 +725,7 @@ static int entity_decode(const char *name, int n, int semi, unsigned int *cp)
         unsigned int v = 0;
 
         for (; i < n; i++) {
-            int d = hexval((unsigned char) name[i]);
+            int d = ascii_hexval((unsigned char) name[i]);
 
             if (d < 0 || d >= (hex ? 16 : 10))
                 return 0;
@@ -783,7 +775,7 @@ static void html_text(struct uri_parser *p, const char *s, ssize_t n)
                 if (p->ent_n == 2)
                     more = (c >= '0' && c <= '9') || c == 'x' || c == 'X';
                 else
-                    more = hex ? hexval((unsigned char) c) >= 0 : c >= '0' && c <= '9';
+                    more = hex ? ascii_hexval((unsigned char) c) >= 0 : c >= '0' && c <= '9';
             } else {
                 more = alnum || (c == '#' && p->ent_n == 1);
             }
@@ -850,7 +842,7 @@ again:
             }
             break;
         case 1:
-            if (hexval((unsigned char) c) >= 0) {
+            if (ascii_hexval((unsigned char) c) >= 0) {
                 p->qp_hex = c;
                 p->qp_state = 2;
             } else if (c == ' ' || c == '\t' || c == '\r') {
@@ -863,8 +855,8 @@ again:
             break;
         case 2:
             p->qp_state = 0;
-            if (hexval((unsigned char) c) >= 0) {
-                str_addc(&out, hexval(p->qp_hex) * 16 + hexval((unsigned char) c));
+            if (ascii_hexval((unsigned char) c) >= 0) {
+                str_addc(&out, ascii_hexval(p->qp_hex) * 16 + ascii_hexval((unsigned char) c));
             } else {
                 str_addc(&out, '=');
                 str_addc(&out, p->qp_hex);
@@ -894,16 +886,6 @@ again:
 }
 
 /* The value of a base64 character, or -1. */
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 /* Emit the bytes of a partial base64 group ('=' or end of part). */
 static void b64_flush(struct uri_parser *p, str *out)
 {
@@ -923,7 +905,7 @@ static void b64_decode(struct uri_parser *p, const char *s, ssize_t n)
     str out = STR_INIT;
 
     for (ssize_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char) s[i]);
+        int v = base64_value((unsigned char) s[i]);
 
         if (v < 0) {
             if (s[i] == '=')

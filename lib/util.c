@@ -24,6 +24,25 @@ int ascii_tolower(int c)
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
+int ascii_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = ascii_tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int base64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
 /* Compare two strings ignoring ASCII case; <0, 0, >0 like strcmp. */
 int ascii_casecmp(const char *a, const char *b)
 {

@@ -12,5 +12,9 @@ int64_t clock_now_ms(void);
 /* Case-insensitive ASCII comparison of two NUL-terminated strings (locale-free). */
 int ascii_casecmp(const char *a, const char *b);
 int ascii_tolower(int c);
+/* The value of a hexadecimal digit (either case), of a base64 character
+   (RFC 4648 alphabet); -1 for any other character. */
+int ascii_hexval(int c);
+int base64_value(int c);
 
 #endif
