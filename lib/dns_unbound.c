@@ -477,6 +477,15 @@ uint64_t dns_unbound_kept_answers(struct dns_resolver *r)
     return __atomic_load_n(&u->kept_hits, __ATOMIC_RELAXED);
 }
 
+/* Make a's name the one q asked (a copy only when they differ). */
+static void unbound_answer_name(struct dns_answer *a, const struct dns_query *q)
+{
+    if (strcmp(a->qname, dns_query_name(q)) != 0) {
+        mem_free(a->qname);
+        a->qname = mem_strdup(dns_query_name(q));
+    }
+}
+
 /* libunbound's answer for one query; runs in the dispatcher thread. */
 static void unbound_callback(void *arg, int err, struct ub_result *res)
 {
@@ -503,8 +512,7 @@ static void unbound_callback(void *arg, int err, struct ub_result *res)
         __atomic_add_fetch(&u->base.stats.cache_hits, 1, __ATOMIC_RELAXED);
     /* The name as asked: libunbound's has our escapes (unbound_qname). */
     a->qtype = dns_query_type(q);
-    mem_free(a->qname);
-    a->qname = mem_strdup(dns_query_name(q));
+    unbound_answer_name(a, q);
     unbound_memo_put(u, a);
 
     pthread_mutex_lock(&u->lock);
@@ -542,8 +550,7 @@ static void unbound_start(struct dns_resolver *r, struct dns_query *q)
 
     if (kept != NULL) {
         /* The name as asked (it may differ in case). */
-        mem_free(kept->qname);
-        kept->qname = mem_strdup(dns_query_name(q));
+        unbound_answer_name(kept, q);
         __atomic_add_fetch(&u->base.stats.cache_hits, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&u->kept_hits, 1, __ATOMIC_RELAXED);
         dns_query_done(q, kept);
