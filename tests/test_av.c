@@ -1723,6 +1723,12 @@ static void expect_parts_at(int line, const str *m, int64_t spill, int want_rc, 
 static void test_text_parts_scan(void **state)
 {
     static const char *const head = "From: a@example.com\r\nSubject: test\r\nMIME-Version: 1.0\r\n";
+    static const char *const to_parser[] = {
+        "Content-Type: text/html\r\n\r\n<p>hi</p>\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\na=ZZb\r\n",
+        "Content-Transfer-Encoding: base64\r\n\r\naGVs!bG8=\r\n",
+        "Content-Transfer-Encoding: base64\r\n\r\naGk=aGk=\r\n",
+    };
     str m = STR_INIT, enc = STR_INIT;
 
     (void) state;
@@ -1779,19 +1785,12 @@ static void test_text_parts_scan(void **state)
     expect_parts(&m, 0, 1, AV_CLEAN, "");
 
     /* Left to the mail parser: an HTML part, a bare "=", base64 with a stray character or
-       data after the padding, too many parts, an attachment (not text only). */
-    str_reset(&m);
-    str_addf(&m, "%sContent-Type: text/html\r\n\r\n<p>hi</p>\r\n", head);
-    expect_parts(&m, 0, 0, AV_CLEAN, NULL);
-    str_reset(&m);
-    str_addf(&m, "%sContent-Transfer-Encoding: quoted-printable\r\n\r\na=ZZb\r\n", head);
-    expect_parts(&m, 0, 0, AV_CLEAN, NULL);
-    str_reset(&m);
-    str_addf(&m, "%sContent-Transfer-Encoding: base64\r\n\r\naGVs!bG8=\r\n", head);
-    expect_parts(&m, 0, 0, AV_CLEAN, NULL);
-    str_reset(&m);
-    str_addf(&m, "%sContent-Transfer-Encoding: base64\r\n\r\naGk=aGk=\r\n", head);
-    expect_parts(&m, 0, 0, AV_CLEAN, NULL);
+       data after the padding; then too many parts, an attachment (not text only). */
+    for (size_t i = 0; i < NELEM(to_parser); i++) {
+        str_reset(&m);
+        str_addf(&m, "%s%s", head, to_parser[i]);
+        expect_parts_at((int) i, &m, 0, 0, AV_CLEAN, NULL);
+    }
     for (int extra = 0; extra < 2; extra++) {
         str_reset(&m);
         str_addf(&m, "%sContent-Type: multipart/mixed; boundary=p\r\n\r\n", head);
@@ -1806,6 +1805,21 @@ static void test_text_parts_scan(void **state)
     expect_parts(&m, 0, -1, AV_CLEAN, NULL);
     str_free(&m);
     str_free(&enc);
+}
+
+/* Start the scanner again on the base database plus file (data) in a directory of its own. */
+static void init_with_extra(const char *dirname, const char *file, const char *data, size_t len)
+{
+    char dir[300], path[400];
+    struct av_options o;
+
+    path_in(dir, sizeof(dir), dirname);
+    copy_db(dir, NULL);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    write_file(path, data, len);
+    av_shutdown();
+    test_options(&o, dir);
+    assert_int_equal(av_init(&o), 0);
 }
 
 /*
@@ -1824,18 +1838,10 @@ static void test_text_parts_hash(void **state)
         "hello rampart world 8d3f\r\nsecond line here\r\n--b\r\n\r\nother\r\n--b--\r\n",
         "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello rampart w=6Frld 8d3f\r\nsec=\r\nond line here\r\n",
     };
-    char dir[300], path[400];
-    struct av_options o;
     str m = STR_INIT;
 
     (void) state;
-    path_in(dir, sizeof(dir), "texthash");
-    copy_db(dir, NULL);
-    snprintf(path, sizeof(path), "%s/rampart-text.hdb", dir);
-    write_file(path, hdb, sizeof(hdb) - 1);
-    av_shutdown();
-    test_options(&o, dir);
-    assert_int_equal(av_init(&o), 0);
+    init_with_extra("texthash", "rampart-text.hdb", hdb, sizeof(hdb) - 1);
     for (size_t i = 0; i < NELEM(bodies); i++) {
         str_reset(&m);
         str_addf(&m, "From: a@example.com\r\nSubject: hash %zu\r\nMIME-Version: 1.0\r\n%s", i, bodies[i]);
@@ -1849,22 +1855,14 @@ static void test_text_parts_hash(void **state)
 static void test_text_parts_mail_signature(void **state)
 {
     static const char subject[] = "rampart mail-file signature 5d1c";
-    char dir[300], path[400];
-    struct av_options o;
     str line = STR_INIT, m = STR_INIT;
 
     (void) state;
-    path_in(dir, sizeof(dir), "mailsig");
-    copy_db(dir, NULL);
     str_adds(&line, "Rampart.Test.MailSubject:4:*:");
     for (size_t i = 0; subject[i] != '\0'; i++)
         str_addf(&line, "%02x", (unsigned char) subject[i]);
     str_addc(&line, '\n');
-    snprintf(path, sizeof(path), "%s/rampart-mail.ndb", dir);
-    write_file(path, line.data, (size_t) line.len);
-    av_shutdown();
-    test_options(&o, dir);
-    assert_int_equal(av_init(&o), 0);
+    init_with_extra("mailsig", "rampart-mail.ndb", line.data, (size_t) line.len);
     str_addf(&m, "From: a@example.com\r\nSubject: %s\r\n\r\nplain text\r\n", subject);
     expect_scan(&m, AV_INFECTED, "Rampart.Test.MailSubject.UNOFFICIAL");
     expect_parts(&m, 0, 1, AV_INFECTED, "Rampart.Test.MailSubject.UNOFFICIAL");
