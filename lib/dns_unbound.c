@@ -51,10 +51,11 @@
  * failure or a DNSSEC-bogus one, never one of more than UNBOUND_MEMO_RRS
  * records or UNBOUND_MEMO_BYTES bytes) are also kept here, in a table of
  * UNBOUND_MEMO_SLOTS entries indexed by a hash of name and type (a new
- * answer replaces whatever was in its slot), for their TTL, at most
- * UNBOUND_MEMO_MAX_TTL seconds (and at most cache_max_ttl or
- * cache_max_negative_ttl when set), and answered in the caller's thread
- * with TTLs lowered by the time kept. Those count as cache hits.
+ * answer replaces whatever was in its slot), for their TTL as libunbound
+ * reports it (already capped by cache_max_ttl and cache_max_negative_ttl
+ * when parsed), at most UNBOUND_MEMO_MAX_TTL seconds, and answered in the
+ * caller's thread with TTLs lowered by the time kept. Those count as
+ * cache hits.
  *
  * Logs: a warning for every DNSSEC-bogus answer (with libunbound's
  * reason), an error if libunbound's pipe breaks. libunbound itself logs
@@ -125,7 +126,6 @@ struct unbound {
     int wake[2];                /* a byte on wake[1] stops the dispatcher */
     int cache_hit_us;
     pthread_mutex_t memo_lock;
-    uint32_t memo_max_ttl, memo_max_neg_ttl;
     uint64_t kept_hits;         /* queries answered from memo (atomic) */
     struct unbound_memo memo[UNBOUND_MEMO_SLOTS];
 };
@@ -446,7 +446,7 @@ static struct dns_answer *unbound_memo_get(struct unbound *u, const char *name, 
 static void unbound_memo_put(struct unbound *u, const struct dns_answer *a)
 {
     struct unbound_memo *m;
-    uint32_t ttl = a->ttl, cap = a->status == DNS_ANSWER ? u->memo_max_ttl : u->memo_max_neg_ttl;
+    uint32_t ttl = a->ttl < UNBOUND_MEMO_MAX_TTL ? a->ttl : UNBOUND_MEMO_MAX_TTL;
     ssize_t bytes = 0;
     struct dns_answer *copy;
 
@@ -458,8 +458,6 @@ static void unbound_memo_put(struct unbound *u, const struct dns_answer *a)
             bytes += a->rr[i].u.txt.len;
     if (bytes > UNBOUND_MEMO_BYTES)
         return;
-    if (ttl > cap)
-        ttl = cap;
     copy = dns_answer_copy(a);
     m = unbound_memo_slot(u, a->qname, a->qtype);
     pthread_mutex_lock(&u->memo_lock);
@@ -1007,12 +1005,6 @@ struct dns_resolver *dns_unbound_new(const struct dns_unbound_config *cfg, str *
     u->wake[0] = u->wake[1] = -1;
     pthread_mutex_init(&u->lock, NULL);
     pthread_mutex_init(&u->memo_lock, NULL);
-    u->memo_max_ttl = UNBOUND_MEMO_MAX_TTL;
-    if (cfg->cache_max_ttl > 0 && (uint32_t) cfg->cache_max_ttl < u->memo_max_ttl)
-        u->memo_max_ttl = (uint32_t) cfg->cache_max_ttl;
-    u->memo_max_neg_ttl = UNBOUND_MEMO_MAX_TTL;
-    if (cfg->cache_max_negative_ttl > 0 && (uint32_t) cfg->cache_max_negative_ttl < u->memo_max_neg_ttl)
-        u->memo_max_neg_ttl = (uint32_t) cfg->cache_max_negative_ttl;
     u->ctx = ub_ctx_create();
     if (u->ctx == NULL) {
         str_adds(&msg, "libunbound: cannot create a context");

@@ -766,8 +766,8 @@ static const struct fx_case ub_e2e_cases[] = {
     { "bad name", "a..test", DNS_T_A, "badanswer", "invalid query name" },
 };
 
-/* A libunbound resolver on local data with a dead forwarder. */
-static struct dns_resolver *ub_new(int timeout_ms)
+/* A libunbound resolver on local data with a dead forwarder; max_ttl 0: 3600 s. */
+static struct dns_resolver *ub_new_ttl(int timeout_ms, int max_ttl)
 {
     struct dns_unbound_config cfg = { 0 };
     struct dns_resolver *r;
@@ -777,7 +777,7 @@ static struct dns_resolver *ub_new(int timeout_ms)
     cfg.n_forwarders = 1;
     cfg.timeout_ms = timeout_ms;
     cfg.cache_size_bytes = 1 << 20;
-    cfg.cache_max_ttl = 3600;
+    cfg.cache_max_ttl = max_ttl > 0 ? max_ttl : 3600;
     cfg.cache_max_negative_ttl = 300;
     cfg.local_zones = ub_zones;
     cfg.n_local_zones = (int) NELEM(ub_zones);
@@ -788,6 +788,11 @@ static struct dns_resolver *ub_new(int timeout_ms)
         fail_msg("dns_unbound_new: %s", str_cstr(&err));
     str_free(&err);
     return r;
+}
+
+static struct dns_resolver *ub_new(int timeout_ms)
+{
+    return ub_new_ttl(timeout_ms, 0);
 }
 
 /* A libunbound resolver with a 2 s timeout. */
@@ -900,6 +905,22 @@ static void test_unbound_kept(void **state)
         nanosleep(&ts, NULL);
     }
     assert_int_equal(ub_kept(r, "short.test", DNS_T_A, "answer 192.0.2.9"), 0);
+}
+
+/* cache_max_ttl bounds how long an answer is kept in front of libunbound too
+   (libunbound reports TTLs capped by it, and the kept answer lives no longer). */
+static void test_unbound_kept_cap(void **state)
+{
+    struct dns_resolver *r = ub_new_ttl(2000, 2);
+    struct timespec ts = { 2, 200000000L };
+
+    (void) state;
+    /* a.test has a TTL of 300 s: kept 2 s only */
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 0);
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 1);
+    nanosleep(&ts, NULL);
+    assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 0);
+    dns_resolver_free(r);
 }
 
 struct ub_thread_arg {
@@ -1171,6 +1192,7 @@ int main(void)
     const struct CMUnitTest unbound_tests[] = {
         cmocka_unit_test_setup_teardown(test_unbound_table, ub_setup, ub_teardown),
         cmocka_unit_test_setup_teardown(test_unbound_kept, ub_setup, ub_teardown),
+        cmocka_unit_test(test_unbound_kept_cap),
         cmocka_unit_test_setup_teardown(test_unbound_threads, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_dead_forwarder),
         cmocka_unit_test(test_unbound_stop_outstanding),
