@@ -68,6 +68,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -791,16 +792,27 @@ struct av_source {
     size_t len;                 /* message bytes, prefix not counted */
 };
 
+/*
+ * libclamav 1.4.6 takes the handle of a cl_fmap_open_handle() map for a
+ * file descriptor in places (lseek((int) handle, 0, SEEK_SET) during a
+ * scan, seen with strace): the low 32 bits of a pointer could name one of
+ * our descriptors. So the handle it gets is AV_HANDLE, which no descriptor
+ * is, and the source is this thread's av_scan_src: a scan runs in its
+ * caller's thread, and libclamav calls the read callback from it.
+ */
+#define AV_HANDLE ((void *) (intptr_t) -1)
+static __thread struct av_source *av_scan_src;
+
 /* pread() over prefix + message, for cl_fmap_open_handle. */
 static off_t av_source_pread(void *handle, void *buf, size_t count, off_t offset)
 {
-    struct av_source *s = handle;
+    struct av_source *s = av_scan_src;
     unsigned char *out = buf;
-    size_t total = s->prefix_len + s->len;
-    size_t off, done = 0;
+    size_t total, off, done = 0;
 
-    if (offset < 0)
+    if (handle != AV_HANDLE || s == NULL || offset < 0)
         return -1;
+    total = s->prefix_len + s->len;
     off = (size_t) offset;
     if (off >= total)
         return 0;
@@ -933,11 +945,14 @@ static enum av_result av_scan_source(struct av_source *src, int parse_mail, stru
     if (e == NULL)
         return r->result;
 
+    av_scan_src = src;
     if (src->mem != NULL && src->prefix_len == 0)
         map = cl_fmap_open_memory(src->mem, src->len);
     else
-        map = cl_fmap_open_handle(src, 0, src->prefix_len + src->len, av_source_pread, src->mem == NULL);
+        map = cl_fmap_open_handle(AV_HANDLE, 0, src->prefix_len + src->len, av_source_pread,
+                                  src->mem == NULL);
     if (map == NULL) {
+        av_scan_src = NULL;
         cl_engine_free(e);
         r->result = AV_ERROR;
         str_adds(&r->detail, "cannot map the message");
@@ -956,6 +971,7 @@ static enum av_result av_scan_source(struct av_source *src, int parse_mail, stru
 
     rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e, &opts, &alert);
     cl_fmap_close(map);
+    av_scan_src = NULL;
     /* Names live in the engine: copy them before dropping it. */
     av_classify(rc, virname != NULL ? virname : alert, r);
     cl_engine_free(e);
