@@ -125,6 +125,7 @@ struct unbound {
     int have_dispatcher;
     int wake[2];                /* a byte on wake[1] stops the dispatcher */
     int cache_hit_us;
+    int no_kept_answers;
     pthread_mutex_t memo_lock;
     uint64_t kept_hits;         /* queries answered from memo (atomic) */
     struct unbound_memo memo[UNBOUND_MEMO_SLOTS];
@@ -511,7 +512,8 @@ static void unbound_callback(void *arg, int err, struct ub_result *res)
     /* The name as asked: libunbound's has our escapes (unbound_qname). */
     a->qtype = dns_query_type(q);
     unbound_answer_name(a, q);
-    unbound_memo_put(u, a);
+    if (!u->no_kept_answers)
+        unbound_memo_put(u, a);
 
     pthread_mutex_lock(&u->lock);
     early = uq->state == UBQ_STARTING;
@@ -542,7 +544,8 @@ static void unbound_start(struct dns_resolver *r, struct dns_query *q)
 {
     struct unbound *u = (struct unbound *) r;
     struct ubq *uq;
-    struct dns_answer *kept = unbound_memo_get(u, dns_query_name(q), dns_query_type(q));
+    struct dns_answer *kept = u->no_kept_answers ? NULL
+                              : unbound_memo_get(u, dns_query_name(q), dns_query_type(q));
     str name = STR_INIT;
     int id = 0, rc, answered;
 
@@ -1002,6 +1005,7 @@ struct dns_resolver *dns_unbound_new(const struct dns_unbound_config *cfg, str *
     dns_resolver_init(&u->base, &unbound_ops);
     dns_set_timeout(&u->base, cfg->timeout_ms);
     u->cache_hit_us = cfg->cache_hit_us > 0 ? cfg->cache_hit_us : DNS_UNBOUND_DEF_CACHE_HIT_US;
+    u->no_kept_answers = cfg->no_kept_answers;
     u->wake[0] = u->wake[1] = -1;
     pthread_mutex_init(&u->lock, NULL);
     pthread_mutex_init(&u->memo_lock, NULL);

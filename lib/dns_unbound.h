@@ -52,6 +52,7 @@ struct dns_unbound_config {
     /* ... and records in zone-file form ("a.test. 300 IN TXT \"x\"") */
     const char *const *local_data;
     int n_local_data;
+    int no_kept_answers;                /* 1: every query goes through libunbound (benchmarks) */
 };
 
 /* Queries answered from the answers kept in front of libunbound (see dns_unbound.c). */

@@ -767,12 +767,13 @@ static const struct fx_case ub_e2e_cases[] = {
 };
 
 /* A libunbound resolver on local data with a dead forwarder; max_ttl 0: 3600 s. */
-static struct dns_resolver *ub_new_ttl(int timeout_ms, int max_ttl)
+static struct dns_resolver *ub_new_opt(int timeout_ms, int max_ttl, int no_kept_answers)
 {
     struct dns_unbound_config cfg = { 0 };
     struct dns_resolver *r;
     str err = STR_INIT;
 
+    cfg.no_kept_answers = no_kept_answers;
     cfg.forwarders = ub_dead;
     cfg.n_forwarders = 1;
     cfg.timeout_ms = timeout_ms;
@@ -788,6 +789,11 @@ static struct dns_resolver *ub_new_ttl(int timeout_ms, int max_ttl)
         fail_msg("dns_unbound_new: %s", str_cstr(&err));
     str_free(&err);
     return r;
+}
+
+static struct dns_resolver *ub_new_ttl(int timeout_ms, int max_ttl)
+{
+    return ub_new_opt(timeout_ms, max_ttl, 0);
 }
 
 static struct dns_resolver *ub_new(int timeout_ms)
@@ -920,6 +926,19 @@ static void test_unbound_kept_cap(void **state)
     assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 1);
     nanosleep(&ts, NULL);
     assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 0);
+    dns_resolver_free(r);
+}
+
+/* With no_kept_answers, every query goes through libunbound (pipeline-bench's cold row). */
+static void test_unbound_nothing_kept(void **state)
+{
+    struct dns_resolver *r = ub_new_opt(2000, 0, 1);
+
+    (void) state;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ub_kept(r, "a.test", DNS_T_A, "answer 192.0.2.1"), 0);
+        assert_int_equal(ub_kept(r, "nope.test", DNS_T_A, "nxdomain"), 0);
+    }
     dns_resolver_free(r);
 }
 
@@ -1192,6 +1211,7 @@ int main(void)
     const struct CMUnitTest unbound_tests[] = {
         cmocka_unit_test_setup_teardown(test_unbound_table, ub_setup, ub_teardown),
         cmocka_unit_test_setup_teardown(test_unbound_kept, ub_setup, ub_teardown),
+        cmocka_unit_test(test_unbound_nothing_kept),
         cmocka_unit_test(test_unbound_kept_cap),
         cmocka_unit_test_setup_teardown(test_unbound_threads, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_dead_forwarder),
