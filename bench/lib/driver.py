@@ -669,8 +669,12 @@ def make_run_dir(d, on_disk):
     os.makedirs(tmp)
     os.chmod(d, 0o777)
     if not on_disk:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=1777" % TMPFS_MB,
-                        "rampart-bench", tmp], check=True)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=1777" % TMPFS_MB,
+                            "rampart-bench", tmp], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, check=False)
+        if p.returncode != 0:
+            log("no tmpfs for the temporary files (%s): they stay on the disk"
+                % p.stdout.strip())
     os.chmod(tmp, 0o1777)
 
 
