@@ -794,11 +794,14 @@ struct av_source {
 
 /*
  * libclamav 1.4.6 takes the handle of a cl_fmap_open_handle() map for a
- * file descriptor in places (lseek((int) handle, 0, SEEK_SET) during a
- * scan, seen with strace): the low 32 bits of a pointer could name one of
- * our descriptors. So the handle it gets is AV_HANDLE, which no descriptor
- * is, and the source is this thread's av_scan_src: a scan runs in its
- * caller's thread, and libclamav calls the read callback from it.
+ * file descriptor (it marks every such map as backed by one): it seeks it
+ * on every scan (lseek((int) handle, 0, SEEK_SET), seen with strace), and
+ * by its source may dup() it for gzip, hand it to the RAR reader or
+ * fstat() it when it reads a page again. The low 32 bits of a pointer
+ * could name one of our descriptors. So the handle it gets is AV_HANDLE,
+ * which no descriptor is (those calls then fail), and the source is this
+ * thread's av_scan_src: a scan runs in its caller's thread, and libclamav
+ * calls the read callback from it.
  */
 #define AV_HANDLE ((void *) (intptr_t) -1)
 static __thread struct av_source *av_scan_src;

@@ -58,13 +58,24 @@ static size_t eicar_len;
  * descriptor; av.c must give it a handle that no descriptor is (-1), not
  * a pointer whose low bits could name one of ours.
  */
-static int lseek_not_open;
+static int lseek_not_open, lseek_minus_one;
 
 off64_t lseek64(int fd, off64_t offset, int whence)
 {
-    if (fd != -1 && fcntl(fd, F_GETFD) == -1)
+    if (fd == -1)
+        __atomic_add_fetch(&lseek_minus_one, 1, __ATOMIC_RELAXED);
+    else if (fcntl(fd, F_GETFD) == -1)
         __atomic_add_fetch(&lseek_not_open, 1, __ATOMIC_RELAXED);
     return (off64_t) syscall(SYS_lseek, fd, offset, whence);
+}
+
+/* No seek on a descriptor that is not open, and (libclamav 1.4.6 seeks a handle map's
+   handle on every scan) the handle maps were used: a later libclamav that no longer
+   does makes this say so. */
+static void expect_handle_seeks_safe(int before)
+{
+    assert_int_equal(lseek_not_open, 0);
+    assert_true(lseek_minus_one > before);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -862,6 +873,7 @@ static void test_buffer_spill(void **state)
     struct av_options o;
     struct av_buffer b;
     struct av_report r;
+    int seeks = lseek_minus_one;
 
     (void) state;
     path_in(spill, sizeof(spill), "spill");
@@ -910,7 +922,7 @@ static void test_buffer_spill(void **state)
     assert_int_equal(av_scan_buffer(&b, &r), AV_CLEAN);
     av_buffer_free(&b);
     /* The spilled messages were read through a handle map. */
-    assert_int_equal(lseek_not_open, 0);
+    expect_handle_seeks_safe(seeks);
 
     av_report_free(&r);
     str_free(&m);
@@ -1749,6 +1761,7 @@ static void test_text_parts_scan(void **state)
         "Content-Transfer-Encoding: base64\r\n\r\naGk=aGk=\r\n",
     };
     str m = STR_INIT, enc = STR_INIT;
+    int seeks = lseek_minus_one;
 
     (void) state;
     /* 7bit */
@@ -1824,7 +1837,7 @@ static void test_text_parts_scan(void **state)
     expect_parts(&m, 0, -1, AV_CLEAN, NULL);
     /* Every whole-message scan above read the message behind its first line through a
        handle map. */
-    assert_int_equal(lseek_not_open, 0);
+    expect_handle_seeks_safe(seeks);
     str_free(&m);
     str_free(&enc);
 }

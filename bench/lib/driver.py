@@ -654,36 +654,49 @@ def ready(lab, build, cfg):
 
 
 def unmount_tmp(d):
-    """Unmount the run directory's tmpfs, if it has one."""
+    """Unmount the run directory's tmpfs, if it has one: a filter's process
+    that has not quite ended can hold it for a moment; at worst detach it
+    (umount -l), so that removing the lab never meets a mount point."""
     tmp = os.path.join(d, "tmp")
-    if os.path.ismount(tmp):
-        subprocess.run(["umount", tmp], check=False)
+    for attempt in range(10):
+        if not os.path.ismount(tmp):
+            return
+        if subprocess.run(["umount", tmp], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, check=False).returncode == 0:
+            return
+        time.sleep(0.2)
+    p = subprocess.run(["umount", "-l", tmp], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, check=False)
+    log("%s: busy; %s" % (tmp, "detached" if p.returncode == 0 else p.stdout.strip()))
 
 
 def make_run_dir(d, on_disk):
     """A fresh run directory; its tmp/ (every filter's temporary files) on a tmpfs
-    unless on_disk."""
+    unless on_disk. Returns "tmpfs" or "disk": where they are."""
     unmount_tmp(d)
     shutil.rmtree(d, ignore_errors=True)
     tmp = os.path.join(d, "tmp")
     os.makedirs(tmp)
     os.chmod(d, 0o777)
+    where = "disk"
     if not on_disk:
         p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=1777" % TMPFS_MB,
                             "rampart-bench", tmp], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, check=False)
-        if p.returncode != 0:
+        if p.returncode == 0:
+            where = "tmpfs"
+        else:
             log("no tmpfs for the temporary files (%s): they stay on the disk"
                 % p.stdout.strip())
     os.chmod(tmp, 0o1777)
+    return where
 
 
 def one_run(lab, build, cfg, rnd, args, results_dir, do_verify):
     d = os.path.join(lab.work, "run", "%s-%d" % (cfg.name, rnd))
-    make_run_dir(d, args.tmp_on_disk)
-    daemons = cfg.builders(d, cfg.delay)
     started = []
-    rec = {"config": cfg.name, "round": rnd, "label": cfg.label}
+    rec = {"config": cfg.name, "round": rnd, "label": cfg.label,
+           "tmp": make_run_dir(d, args.tmp_on_disk)}
     phases = {}
     t = time.monotonic()
 
@@ -694,7 +707,7 @@ def one_run(lab, build, cfg, rnd, args, results_dir, do_verify):
         t = now
 
     try:
-        for dm in daemons:
+        for dm in cfg.builders(d, cfg.delay):
             dm.start()
             started.append(dm)
         roots = [dm.pid for dm in started]
@@ -926,6 +939,13 @@ def report(runs, rss, cfgs, args, out):
     lines.append("")
     lines.append("Medians of %d round(s), %d messages per run (%d at 2 sessions)."
                  % (max(len(v) for v in by.values()) if by else 0, args.count, args.probe))
+    places = sorted({r.get("tmp", "disk") for r in runs})
+    if places:
+        lines.append("The filters' temporary files: %s." % (
+            places[0] + (" (--tmp-on-disk)" if args.tmp_on_disk else "") if len(places) == 1
+            else "on a tmpfs in %d runs, on the disk in %d (a tmpfs could not be mounted)"
+            % (sum(r.get("tmp") == "tmpfs" for r in runs),
+               sum(r.get("tmp") != "tmpfs" for r in runs))))
     if rss:
         lines += ["", "| configuration | RSS idle MB | RSS with %d sessions open MB | "
                   "growth per session KB |" % args.rss_sessions, "|---|---:|---:|---:|"]
