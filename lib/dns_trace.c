@@ -47,6 +47,9 @@ struct trace {
     int thread_started, stop;
 };
 
+/* This thread's label (dns_trace_set_thread_context). */
+static __thread const char *trace_thread_context;
+
 /* ---------------------------------------------------------------- answers */
 
 /* A name in zone-file form: special characters escaped, with the final dot. */
@@ -139,7 +142,7 @@ static int trace_record_start(struct trace *t, const char *name, uint16_t type)
     e->seq = t->n;
     e->name = mem_strdup(name);
     e->type = type;
-    e->context = t->context;
+    e->context = trace_thread_context ? trace_thread_context : t->context;
     e->start_ms = clock_now_ms() - t->t0;
     e->elapsed_ms = -1;
     idx = t->n;
@@ -324,6 +327,16 @@ struct dns_resolver *dns_trace_new(struct dns_resolver *inner)
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
     return &t->base;
+}
+
+void dns_trace_set_thread_context(const char *context)
+{
+    trace_thread_context = context;
+}
+
+const char *dns_trace_thread_context(void)
+{
+    return trace_thread_context;
 }
 
 void dns_trace_set_context(struct dns_resolver *r, const char *context)

@@ -42,6 +42,16 @@ struct dns_resolver *dns_trace_new(struct dns_resolver *inner);
 void dns_trace_set_context(struct dns_resolver *r, const char *context);
 
 /*
+ * A label for the queries this thread asks from now on, through any
+ * tracing resolver; it wins over the resolver's own (a static string;
+ * NULL: none). lib/workers hands it from the thread that submits a job to
+ * the thread that runs it, so a check evaluated on a pool thread (SPF) is
+ * labelled with the stage that started it.
+ */
+void dns_trace_set_thread_context(const char *context);
+const char *dns_trace_thread_context(void);
+
+/*
  * The entries so far. Entry i stays valid until dns_resolver_free();
  * read an entry's answer only once no query is outstanding (all waited
  * for or freed).

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dns_trace.h"
 #include "log.h"
 #include "util.h"
 #include "workers.h"
@@ -83,7 +84,9 @@ static void *pool_thread(void *arg)
     starting--;
     while ((j = pool_take()) != NULL) {
         pthread_mutex_unlock(&pool_lock);
+        dns_trace_set_thread_context(j->trace_context);
         j->fn(j->arg);
+        dns_trace_set_thread_context(NULL);
         pthread_mutex_lock(&pool_lock);
         returning++;
         pthread_mutex_unlock(&pool_lock);
@@ -111,6 +114,7 @@ int workers_submit(struct worker_job *job, void (*fn)(void *arg), void *arg)
     memset(job, 0, sizeof(*job));
     job->fn = fn;
     job->arg = arg;
+    job->trace_context = dns_trace_thread_context();
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->cond, NULL);
 

@@ -26,6 +26,7 @@ struct worker_job {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int done;
+    const char *trace_context;  /* the submitter's dns_trace_thread_context() */
     struct worker_job *next;
 };
 

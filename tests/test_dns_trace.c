@@ -27,6 +27,7 @@
 #include "mem.h"
 #include "str.h"
 #include "util.h"
+#include "workers.h"
 
 static struct dns_resolver *inner, *tr;
 
@@ -104,6 +105,54 @@ static void test_pass_through(void **state)
     assert_string_equal(e->name, "example.org");
     assert_null(dns_trace_entry(tr, 3));
     assert_int_equal(dns_fixture_queries(inner), 3);
+}
+
+/* A job on a pool thread: one question, asked once the submitter has moved on. */
+struct stage_job {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int go;
+};
+
+static void stage_job_run(void *arg)
+{
+    struct stage_job *sj = arg;
+
+    pthread_mutex_lock(&sj->lock);
+    while (!sj->go)
+        pthread_cond_wait(&sj->cond, &sj->lock);
+    pthread_mutex_unlock(&sj->lock);
+    dns_answer_free(dns_lookup(tr, "example.org", DNS_T_TXT));
+}
+
+/* This thread's label wins over the trace's, and a pool job asks under the label of the
+   thread that submitted it, whatever that thread does meanwhile (SPF in rampart-check). */
+static void test_thread_context(void **state)
+{
+    struct stage_job sj = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    struct worker_job job;
+
+    (void) state;
+    dns_fixture_add(inner, "example.org", DNS_T_TXT, "v=spf1 -all");
+    dns_trace_set_context(tr, "trace");
+    dns_trace_set_thread_context("mail");
+    assert_string_equal(dns_trace_thread_context(), "mail");
+    assert_int_equal(workers_submit(&job, stage_job_run, &sj), 0);
+    dns_trace_set_thread_context("eoh");
+    dns_trace_set_context(tr, "eom");
+    dns_answer_free(dns_lookup(tr, "example.org", DNS_T_TXT));
+    pthread_mutex_lock(&sj.lock);
+    sj.go = 1;
+    pthread_cond_signal(&sj.cond);
+    pthread_mutex_unlock(&sj.lock);
+    workers_wait(&job);
+    dns_trace_set_thread_context(NULL);
+    dns_answer_free(dns_lookup(tr, "example.org", DNS_T_TXT));
+
+    assert_int_equal(dns_trace_count(tr), 3);
+    assert_string_equal(dns_trace_entry(tr, 0)->context, "eoh");
+    assert_string_equal(dns_trace_entry(tr, 1)->context, "mail");
+    assert_string_equal(dns_trace_entry(tr, 2)->context, "eom");
 }
 
 /* A caller that stops waiting: recorded as the timeout it saw. */
@@ -382,6 +431,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pass_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandoned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),

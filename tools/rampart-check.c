@@ -298,6 +298,14 @@ static void body_crlf(const char *s, ssize_t len, str *out)
     str_add(out, s + from, len - from);
 }
 
+/* The stage of the DNS questions asked from now on: this thread's, handed on to the
+   pool thread a check starts (SPF), and the trace's for any other thread. */
+static void trace_stage(struct run *r, const char *stage)
+{
+    dns_trace_set_context(r->trace, stage);
+    dns_trace_set_thread_context(stage);
+}
+
 /* Run the pipeline on the message, as the milter would. */
 static void run_pipeline(struct run *r, const str *msg)
 {
@@ -308,29 +316,29 @@ static void run_pipeline(struct run *r, const str *msg)
     txn_init(&r->t);
     if (r->lists) {
         /* rampartd skips lists its health checks found broken: check them as it does. */
-        dns_trace_set_context(r->trace, "health");
+        trace_stage(r, "health");
         dnsbl_health_check(r->lists, r->trace, 0);
     }
-    dns_trace_set_context(r->trace, "connect");
+    trace_stage(r, "connect");
     txn_set_client(&r->t, r->env.client_ip, r->env.client_name);
     txn_set_helo(&r->t, r->env.helo);
-    dns_trace_set_context(r->trace, "mail");
+    trace_stage(r, "mail");
     txn_mail(&r->t, r->env.from, r->env.auth);
     if (r->env.queue_id)
         str_set(&r->t.queue_id, r->env.queue_id);
     for (int i = 0; i < r->env.n_rcpt; i++)
         txn_rcpt(&r->t, r->env.rcpt[i]);
-    dns_trace_set_context(r->trace, "header");
+    trace_stage(r, "header");
     body = msg_split(msg->data ? msg->data : "", msg->len, feed_header, r);
     txn_eoh(&r->t);
-    dns_trace_set_context(r->trace, "body");
+    trace_stage(r, "body");
     body_crlf(msg->data ? msg->data + body : "", msg->len - body, &crlf);
     txn_body(&r->t, (const unsigned char *) (crlf.data ? crlf.data : ""), crlf.len);
-    dns_trace_set_context(r->trace, "eom");
+    trace_stage(r, "eom");
     txn_eom(&r->t);
     r->ms = clock_now_ms() - t0;
     txn_log(&r->t, r->ms);
-    dns_trace_set_context(r->trace, NULL);
+    trace_stage(r, NULL);
     r->body_bytes = crlf.len;
     str_free(&crlf);
 }
