@@ -53,7 +53,7 @@
  * UNBOUND_MEMO_SLOTS entries indexed by a hash of name and type (a new
  * answer replaces whatever was in its slot), for their TTL as libunbound
  * reports it (already capped by cache_max_ttl and cache_max_negative_ttl
- * when parsed), at most UNBOUND_MEMO_MAX_TTL seconds, and answered in the
+ * when parsed), at most DNS_UNBOUND_KEPT_MAX_TTL seconds, and answered in the
  * caller's thread with TTLs lowered by the time kept. Those count as
  * cache hits.
  *
@@ -92,7 +92,6 @@
 #define UNBOUND_MEMO_SLOTS 1024       /* answers kept in front of libunbound (a power of 2) */
 #define UNBOUND_MEMO_RRS 16           /* larger answers are not kept ... */
 #define UNBOUND_MEMO_BYTES 4096       /* ... nor ones with more text than this */
-#define UNBOUND_MEMO_MAX_TTL 300      /* seconds an answer is kept at most */
 
 enum ubq_state {
     UBQ_STARTING,   /* ub_resolve_async() not returned yet */
@@ -447,7 +446,7 @@ static struct dns_answer *unbound_memo_get(struct unbound *u, const char *name, 
 static void unbound_memo_put(struct unbound *u, const struct dns_answer *a)
 {
     struct unbound_memo *m;
-    uint32_t ttl = a->ttl < UNBOUND_MEMO_MAX_TTL ? a->ttl : UNBOUND_MEMO_MAX_TTL;
+    uint32_t ttl = a->ttl < DNS_UNBOUND_KEPT_MAX_TTL ? a->ttl : DNS_UNBOUND_KEPT_MAX_TTL;
     ssize_t bytes = 0;
     struct dns_answer *copy;
 

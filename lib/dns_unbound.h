@@ -23,6 +23,8 @@ struct ub_result;
 #define DNS_UNBOUND_MSG_RETRY 2
 /* Seconds a dead forwarder stays marked down before it is probed again. */
 #define DNS_UNBOUND_HOST_TTL 5
+/* Seconds an answer is kept in front of libunbound at most, whatever its TTL. */
+#define DNS_UNBOUND_KEPT_MAX_TTL 300
 /* UDP queries to servers in flight at once (libunbound's own default is 16). */
 #define DNS_UNBOUND_DEF_MAX_OUTGOING 512
 

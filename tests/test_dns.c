@@ -2,7 +2,8 @@
  * test_dns.c - the resolver: the generic layer through the fixture, the
  * conversion of libunbound results on hand-built ones, and the libunbound
  * backend end to end on local data (no network: the only forwarder is a
- * closed loopback port).
+ * closed loopback port). Limits counted in minutes are reached by moving
+ * the monotonic clock (clock_shift.h).
  */
 #include "config.h"
 
@@ -22,6 +23,7 @@
 
 #include <unbound.h>
 
+#include "clock_shift.h"
 #include "dns.h"
 #include "dns_unbound.h"
 #include "log.h"
@@ -730,6 +732,7 @@ static const char *const ub_data[] = {
     "ptr.test. 300 IN PTR host.test.",
     "x\\092y.test. 300 IN TXT \"literal backslash\"",
     "short.test. 3 IN A 192.0.2.9",
+    "day.test. 86400 IN A 192.0.2.20",
     "big.test. 300 IN A 192.0.2.1",
     "big.test. 300 IN A 192.0.2.2",
     "big.test. 300 IN A 192.0.2.3",
@@ -911,6 +914,36 @@ static void test_unbound_kept(void **state)
         nanosleep(&ts, NULL);
     }
     assert_int_equal(ub_kept(r, "short.test", DNS_T_A, "answer 192.0.2.9"), 0);
+}
+
+/* An answer is kept DNS_UNBOUND_KEPT_MAX_TTL seconds at most, even with a longer TTL
+   (the clock is moved, not waited for), its TTL lowered by the time kept. */
+static void test_unbound_kept_max_ttl(void **state)
+{
+    struct dns_resolver *r = ub_new_ttl(2000, 86400);
+    const int64_t limit_ms = (int64_t) DNS_UNBOUND_KEPT_MAX_TTL * 1000;
+    struct dns_answer *a;
+
+    (void) state;
+    assert_int_equal(ub_kept(r, "day.test", DNS_T_A, "answer 192.0.2.20"), 0);
+    clock_shift_set(limit_ms - 2000);
+    assert_int_equal(ub_kept(r, "day.test", DNS_T_A, "answer 192.0.2.20"), 1);
+    a = dns_lookup(r, "day.test", DNS_T_A);
+    assert_true(a->ttl <= 86400 - (DNS_UNBOUND_KEPT_MAX_TTL - 2) && a->ttl >= 86400 - DNS_UNBOUND_KEPT_MAX_TTL);
+    dns_answer_free(a);
+    clock_shift_set(limit_ms + 1000);
+    assert_int_equal(ub_kept(r, "day.test", DNS_T_A, "answer 192.0.2.20"), 0);
+    /* kept again from the fresh answer */
+    assert_int_equal(ub_kept(r, "day.test", DNS_T_A, "answer 192.0.2.20"), 1);
+    dns_resolver_free(r);
+}
+
+/* The clock as it is, even after a failed test. */
+static int clock_teardown(void **state)
+{
+    (void) state;
+    clock_shift_set(0);
+    return 0;
 }
 
 /* cache_max_ttl bounds how long an answer is kept in front of libunbound too
@@ -1213,6 +1246,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unbound_kept, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_nothing_kept),
         cmocka_unit_test(test_unbound_kept_cap),
+        cmocka_unit_test_teardown(test_unbound_kept_max_ttl, clock_teardown),
         cmocka_unit_test_setup_teardown(test_unbound_threads, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_dead_forwarder),
         cmocka_unit_test(test_unbound_stop_outstanding),

@@ -2,8 +2,10 @@
  * test_workers.c - the pool of threads for waiting jobs (lib/workers.c):
  * every job runs and is waited for; jobs run at once even when all
  * threads are busy (a job never waits for another); idle threads are
- * reused rather than created again; shutdown ends them and the pool
- * works again afterwards.
+ * reused rather than created again; a thread idle for WORKERS_IDLE_MS
+ * ends, except the last WORKERS_KEEP (the clock is moved, not waited
+ * for: clock_shift.h); shutdown ends them and the pool works again
+ * afterwards.
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "clock_shift.h"
 #include "workers.h"
 
 #define N_AT_ONCE 24
@@ -70,6 +73,101 @@ static void test_jobs_run_at_once(void **state)
         workers_wait(&jobs[i]);
         assert_int_equal(ok[i], 1);
     }
+}
+
+/* Wait (10 s at most) until held jobs may go on. */
+static int released;
+
+static void hold_job(void *arg)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    (void) arg;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&lock);
+    arrived++;
+    pthread_cond_broadcast(&cond);
+    while (!released && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&cond, &lock, &ts);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Run n held jobs at once (n threads), then let them end; the idle wait starts with the clock moved by shift_ms. */
+static void run_held(int n, int64_t shift_ms)
+{
+    struct worker_job jobs[WORKERS_KEEP + 2];
+    struct timespec ts;
+    int rc = 0;
+
+    assert_true(n <= (int) (sizeof(jobs) / sizeof(jobs[0])));
+    arrived = released = 0;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(workers_submit(&jobs[i], hold_job, NULL), 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&lock);
+    while (arrived < n && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&cond, &lock, &ts);
+    assert_int_equal(arrived, n);
+    clock_shift_set(shift_ms);
+    released = 1;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n; i++)
+        workers_wait(&jobs[i]);
+}
+
+/* The pool's thread count once it has stayed the same for 300 ms (5 s at most). */
+static int settled_threads(void)
+{
+    struct timespec pause = { 0, 50000000L };
+    struct workers_stats st;
+    int last = -1, same = 0;
+
+    for (int i = 0; i < 100 && same < 6; i++) {
+        workers_stats(&st);
+        same = st.threads == last ? same + 1 : 0;
+        last = st.threads;
+        nanosleep(&pause, NULL);
+    }
+    return last;
+}
+
+/* Idle threads: kept while idle less than WORKERS_IDLE_MS; after it, all but WORKERS_KEEP end. */
+static void test_idle_threads_end(void **state)
+{
+    struct workers_stats st;
+    struct worker_job job;
+    int n = 0;
+
+    (void) state;
+    workers_shutdown();
+    /* idle for well under the limit: every thread stays */
+    run_held(WORKERS_KEEP + 2, 0);
+    assert_int_equal(settled_threads(), WORKERS_KEEP + 2);
+    workers_shutdown();
+    /* the clock says the limit is 100 ms away once they wait: two end, the last WORKERS_KEEP stay */
+    run_held(WORKERS_KEEP + 2, -(int64_t) (WORKERS_IDLE_MS - 100));
+    assert_int_equal(settled_threads(), WORKERS_KEEP);
+    workers_stats(&st);
+    assert_int_equal(st.idle, WORKERS_KEEP);
+    /* the kept ones still take jobs */
+    assert_int_equal(workers_submit(&job, count_job, &n), 0);
+    workers_wait(&job);
+    assert_int_equal(n, 1);
+    workers_stats(&st);
+    assert_int_equal(st.threads, WORKERS_KEEP);
+}
+
+/* The clock as it is and no thread left, even after a failed test. */
+static int pool_teardown(void **state)
+{
+    (void) state;
+    clock_shift_set(0);
+    workers_shutdown();
+    return 0;
 }
 
 /* One job after another: after the first, no new thread; each result is there after the wait. */
@@ -155,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_threads_reused),
         cmocka_unit_test(test_many_submitters),
         cmocka_unit_test(test_shutdown_and_again),
+        cmocka_unit_test_teardown(test_idle_threads_end, pool_teardown),
     };
 
     return cmocka_run_group_tests_name("workers", tests, NULL, NULL);

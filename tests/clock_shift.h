@@ -1,0 +1,16 @@
+/*
+ * clock_shift.h - tests move the monotonic clock: clock_gettime() is
+ * interposed for the whole test program, and CLOCK_MONOTONIC reads
+ * clock_shift_ms milliseconds off the real one (0 unless a test sets it).
+ * Lets a test reach a limit counted in seconds (how long an answer is
+ * kept, how long a thread may idle) without waiting for it.
+ */
+#ifndef RAMPART_TESTS_CLOCK_SHIFT_H
+#define RAMPART_TESTS_CLOCK_SHIFT_H
+
+#include <stdint.h>
+
+/* Milliseconds added to CLOCK_MONOTONIC (negative: the clock reads earlier). */
+void clock_shift_set(int64_t ms);
+
+#endif
