@@ -801,7 +801,11 @@ struct av_source {
  * could name one of our descriptors. So the handle it gets is AV_HANDLE,
  * which no descriptor is (those calls then fail), and the source is this
  * thread's av_scan_src: a scan runs in its caller's thread, and libclamav
- * calls the read callback from it.
+ * calls the read callback from it. Maps are opened without aging: with it,
+ * libclamav drops pages of a large file and, reading one again, checks
+ * the file with fstat() on the handle first, which fails, and the scan
+ * would then miss that data. A spilled message's pages (at most
+ * av_max_file_size) stay mapped until its scan ends.
  */
 #define AV_HANDLE ((void *) (intptr_t) -1)
 static __thread struct av_source *av_scan_src;
@@ -952,8 +956,7 @@ static enum av_result av_scan_source(struct av_source *src, int parse_mail, stru
     if (src->mem != NULL && src->prefix_len == 0)
         map = cl_fmap_open_memory(src->mem, src->len);
     else
-        map = cl_fmap_open_handle(AV_HANDLE, 0, src->prefix_len + src->len, av_source_pread,
-                                  src->mem == NULL);
+        map = cl_fmap_open_handle(AV_HANDLE, 0, src->prefix_len + src->len, av_source_pread, 0);
     if (map == NULL) {
         av_scan_src = NULL;
         cl_engine_free(e);
