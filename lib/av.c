@@ -72,7 +72,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1068,26 +1067,13 @@ static pthread_once_t av_raw_once = PTHREAD_ONCE_INIT;
 
 static void av_raw_prefix_make(void)
 {
-    unsigned char rnd[16];
-    size_t got = 0;
     char *p = av_raw_prefix;
 
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            log_panic("av: getrandom: %s", strerror(errno));
-        got += (size_t) n;
-    }
     memcpy(p, AV_RAW_PREFIX_HEAD, sizeof(AV_RAW_PREFIX_HEAD) - 1);
     p += sizeof(AV_RAW_PREFIX_HEAD) - 1;
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        *p++ = "0123456789abcdef"[rnd[i] >> 4];
-        *p++ = "0123456789abcdef"[rnd[i] & 15];
-    }
-    memcpy(p, "\r\n", 3);
+    if (random_hex(p, 16) != 0)
+        log_panic("av: getrandom: %s", strerror(errno));
+    memcpy(p + 32, "\r\n", 3);
 }
 
 /* One quoted-printable line (line end removed): 1 if it ends in a soft line

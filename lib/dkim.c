@@ -36,6 +36,15 @@
  * signature covering more than DKIM_MAX_COVERED of them is not verified,
  * so the library never sees more than max_signatures + DKIM_MAX_COVERED.
  *
+ * libopendkim 2.11 writes one pointer past an array of as many entries as
+ * it was given header fields when h= names every one of them and then
+ * another (dkim_canon_selecthdrs at end of headers: heap corruption on a
+ * crafted message, found by fuzz_dkim). So after the message's fields the
+ * library is given one more, "X-Rampart-Pad-" and 32 random hexadecimal
+ * digits made at start-up: h= can never name it (nobody outside the
+ * process knows it), it is never hashed, and no h= list can use up every
+ * field the library holds.
+ *
  * Keys reach the library through dkim_set_key_lookup(): the callback runs
  * inside dkim_eom(), finds the message through dkim_get_user_context(), and
  * waits for the query started at end of headers until the message's
@@ -56,6 +65,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -890,6 +900,19 @@ void dkim_shutdown(void)
     pthread_mutex_unlock(&dkim_lib_lock);
 }
 
+/* The field given to the library after the message's (see the top of this file). */
+#define PAD_NAME "X-Rampart-Pad-"
+static char pad_field[sizeof(PAD_NAME) - 1 + 32 + sizeof(": 1")];
+static pthread_once_t pad_once = PTHREAD_ONCE_INIT;
+
+static void pad_make(void)
+{
+    memcpy(pad_field, PAD_NAME, sizeof(PAD_NAME) - 1);
+    if (random_hex(pad_field + sizeof(PAD_NAME) - 1, 16) != 0)
+        log_panic("dkim: getrandom: %s", strerror(errno));
+    memcpy(pad_field + sizeof(PAD_NAME) - 1 + 32, ": 1", sizeof(": 1"));
+}
+
 /* Give the headers to a new library handle and declare end of headers; 0 or -1. */
 static int lib_begin(struct dkim_msg *m, const struct msg_headers *hs)
 {
@@ -945,6 +968,12 @@ static int lib_begin(struct dkim_msg *m, const struct msg_headers *hs)
         (void) dkim_header(m->d, (u_char *) line.data, (size_t) line.len);
     }
     str_free(&line);
+    pthread_once(&pad_once, pad_make);
+    st = dkim_header(m->d, (u_char *) pad_field, strlen(pad_field));
+    if (st != DKIM_STAT_OK) {
+        log_error("dkim: end of headers: the library refused a field of its own: %s", dkim_getresultstr(st));
+        return -1;
+    }
     st = dkim_eoh(m->d);
     if (st != DKIM_STAT_OK || m->lib_error) {
         log_error("dkim: end of headers: %s", m->lib_error ? "signature mismatch" : dkim_getresultstr(st));

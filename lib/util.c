@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "util.h"
@@ -54,4 +56,30 @@ int ascii_casecmp(const char *a, const char *b)
         y++;
     }
     return ascii_tolower(*x) - ascii_tolower(*y);
+}
+
+int random_hex(char *out, size_t n_bytes)
+{
+    unsigned char rnd[64];
+
+    while (n_bytes > 0) {
+        size_t want = n_bytes < sizeof(rnd) ? n_bytes : sizeof(rnd), got = 0;
+
+        while (got < want) {
+            ssize_t n = getrandom(rnd + got, want - got, 0);
+
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return -1;
+            got += (size_t) n;
+        }
+        for (size_t i = 0; i < want; i++) {
+            *out++ = "0123456789abcdef"[rnd[i] >> 4];
+            *out++ = "0123456789abcdef"[rnd[i] & 15];
+        }
+        n_bytes -= want;
+    }
+    *out = '\0';
+    return 0;
 }

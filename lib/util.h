@@ -2,6 +2,7 @@
 #ifndef RAMPART_UTIL_H
 #define RAMPART_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -16,5 +17,9 @@ int ascii_tolower(int c);
    (RFC 4648 alphabet); -1 for any other character. */
 int ascii_hexval(int c);
 int base64_value(int c);
+
+/* 2 * n_bytes random lower-case hexadecimal digits (getrandom) and a NUL
+   into out; 0, or -1 with errno set. */
+int random_hex(char *out, size_t n_bytes);
 
 #endif

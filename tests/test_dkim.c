@@ -1205,6 +1205,49 @@ static void test_nul_in_body(void **state)
 #undef PASS
 #undef FAIL
 
+/*
+ * h= naming every field the message has, its own DKIM-Signature too, and
+ * then one more (legal: a name may be listed more often than it occurs).
+ * libopendkim 2.11 wrote one pointer past an array sized by the fields it
+ * held (heap corruption: an abort in the plain build, or later). Now an
+ * ordinary signature that does not verify, whatever the field count.
+ */
+static void test_hlist_names_every_field(void **state)
+{
+    static const char *const names[] = { "From", "To", "Subject", "Date", "Message-ID" };
+
+    (void) state;
+    publish("sel", "example.org", &rsa2048, NULL);
+    for (int nf = 1; nf <= (int) NELEM(names); nf++) {
+        for (int extra = 1; extra <= 3; extra++) {
+            struct tmsg t;
+            str h = STR_INIT, v = STR_INIT;
+            const struct dkim_results *rs;
+
+            tmsg_init(&t, NULL, base_body);
+            for (int i = 0; i < nf; i++) {
+                msg_headers_add(&t.hs, names[i], " x", 2);
+                str_addf(&h, "%s%s", i ? ":" : "", names[i]);
+            }
+            str_adds(&h, ":DKIM-Signature");
+            for (int i = 0; i < extra; i++)
+                str_addf(&h, ":%s", names[i % nf]);
+            str_addf(&v, " v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=sel; h=%s; "
+                         "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA",
+                     str_cstr(&h));
+            tmsg_prepend(&t, "DKIM-Signature", v.data, v.len);
+            rs = verify(&t);
+            assert_int_equal(rs->count, 1);
+            if (rs->sig[0].result != DKIM_RESULT_FAIL)
+                fail_msg("%d fields, %d more in h=: %s \"%s\"", nf, extra,
+                         dkim_result_name(rs->sig[0].result), rs->sig[0].reason);
+            str_free(&h);
+            str_free(&v);
+            tmsg_free(&t);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ bad signatures */
 
 struct bad_case {
@@ -2035,6 +2078,7 @@ int main(void)
         T(test_canonicalization),
         T(test_bare_lf_body),
         T(test_nul_in_body),
+        T(test_hlist_names_every_field),
         T(test_malformed_signatures),
         T(test_signature_with_nul),
         T(test_odd_bytes_in_signed_field),
