@@ -35,6 +35,8 @@
  * bottom-most K (K the largest such k) are given to the library as well, marked "ignore" by the prescreen callback. A
  * signature covering more than DKIM_MAX_COVERED of them is not verified,
  * so the library never sees more than max_signatures + DKIM_MAX_COVERED.
+ * Nor is one covering a field the library would read past the end of
+ * (lib_can_read: its i= decoder); that field is withheld.
  *
  * libopendkim 2.11 writes one pointer past an array of as many entries as
  * it was given header fields when h= names every one of them and then
@@ -293,6 +295,51 @@ static int val_has_wsp(const struct tag *t)
         if (is_wsp((unsigned char) t->val[k]))
             return 1;
     return 0;
+}
+
+/*
+ * Can the library be given this DKIM-Signature field without being asked
+ * to verify it? libopendkim 2.11 parses every field it gets and decodes
+ * i= (dkim_qp_decode, from dkim_eoh) past the end of the text when it
+ * ends in "=" or "=X", and past its 257-byte buffer when longer. So every
+ * "i=" item of the field, read as loosely as the library might (split at
+ * ";", the name compared in any case, a list rampart would refuse too),
+ * must have at most DKIM_MAX_IDENTITY_LEN bytes once white space is
+ * removed (as the library does), and each "=" in it must start "=XX" with
+ * two hexadecimal digits.
+ */
+static int lib_can_read(const char *value, ssize_t len)
+{
+    const char *p = value, *end = value + len;
+
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t) (end - p)), *item_end = semi ? semi : end;
+        const char *eq = memchr(p, '=', (size_t) (item_end - p)), *a = p, *b = eq;
+        char id[DKIM_MAX_IDENTITY_LEN + 1];
+        ssize_t il = 0;
+
+        p = semi ? semi + 1 : end;
+        if (eq == NULL)
+            continue;
+        while (a < b && is_wsp((unsigned char) *a))
+            a++;
+        while (b > a && is_wsp((unsigned char) b[-1]))
+            b--;
+        if (b - a != 1 || (*a != 'i' && *a != 'I'))
+            continue;
+        for (const char *c = eq + 1; c < item_end; c++) {
+            if (is_wsp((unsigned char) *c))
+                continue;
+            if (il == DKIM_MAX_IDENTITY_LEN)
+                return 0;
+            id[il++] = *c;
+        }
+        for (ssize_t k = 0; k < il; k++)
+            if (id[k] == '=' && (k + 2 >= il || ascii_hexval((unsigned char) id[k + 1]) < 0
+                                 || ascii_hexval((unsigned char) id[k + 2]) < 0))
+                return 0;
+    }
+    return 1;
 }
 
 /*
@@ -1051,6 +1098,37 @@ struct dkim_msg *dkim_msg_start(struct dns_resolver *r, const struct msg_headers
         eval++;
         if (e->hlist_dkimsig > cover)
             cover = e->hlist_dkimsig < nsig ? e->hlist_dkimsig : nsig;
+    }
+    /*
+     * The bottom-most fields the chosen signatures sign go to the library
+     * unverified; one it cannot read safely (lib_can_read) is withheld, and
+     * the signatures that sign it are not verified. Then again with what
+     * the others sign, until every field to be given is readable.
+     */
+    for (;;) {
+        int bad = -1;
+
+        for (k = nsig - cover; k < nsig && bad < 0; k++)
+            if (!m->e[k].eval && !lib_can_read(hs->h[m->e[k].hdr].value, hs->h[m->e[k].hdr].value_len))
+                bad = k;
+        if (bad < 0)
+            break;
+        cover = 0;
+        for (k = 0; k < nsig; k++) {
+            struct entry *e = &m->e[k];
+            int c = e->hlist_dkimsig < nsig ? e->hlist_dkimsig : nsig;
+
+            if (!e->eval)
+                continue;
+            if (bad >= nsig - c) {
+                e->eval = 0;
+                eval--;
+                m->res[k].result = DKIM_RESULT_POLICY;
+                entry_why(e, "signs a DKIM-Signature field that cannot be read safely");
+            } else if (c > cover) {
+                cover = c;
+            }
+        }
     }
     m->results.evaluated = eval;
     if (eval == 0)

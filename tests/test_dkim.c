@@ -1248,6 +1248,65 @@ static void test_hlist_names_every_field(void **state)
     }
 }
 
+/*
+ * A signature whose h= names DKIM-Signature makes the library read the
+ * field it signs without verifying it; libopendkim 2.11 reads past the
+ * end of an i= that ends in "=" or "=X", or is over 256 bytes. Such a
+ * field is withheld and the signature that signs it is not verified.
+ */
+static void test_signed_field_unreadable_i(void **state)
+{
+    static const struct {
+        const char *i;
+        int readable;
+    } cases[] = {
+        { "@example.org", 1 },
+        { "a=41@example.org", 1 },
+        { "@example.org=", 0 },
+        { "@example.org=4", 0 },
+        { "@example.org =", 0 },
+        { "a=4g@example.org", 0 },
+        { NULL, 0 },          /* 300 bytes */
+        { "@example.org; i=@example.org=", 0 },   /* a list rampart refuses, read loosely */
+        { "@example.org; I=@example.org=4", 0 },
+    };
+    char long_i[320];
+
+    (void) state;
+    memset(long_i, 'a', 300);
+    memcpy(long_i + 300 - strlen("@example.org"), "@example.org", strlen("@example.org") + 1);
+    publish("sel", "example.org", &rsa2048, NULL);
+    for (size_t c = 0; c < NELEM(cases); c++) {
+        struct tmsg t;
+        str top = STR_INIT, bottom = STR_INIT;
+        const struct dkim_results *rs;
+
+        tmsg_init(&t, NULL, base_body);
+        str_adds(&top, " v=1; a=rsa-sha256; d=example.org; s=sel; h=from:dkim-signature; "
+                       "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA");
+        str_addf(&bottom, " v=1; a=rsa-sha256; d=example.net; s=sel; h=from; "
+                          "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; i=%s",
+                 cases[c].i ? cases[c].i : long_i);
+        msg_headers_add(&t.hs, "DKIM-Signature", top.data, top.len);
+        msg_headers_add(&t.hs, "From", " alice@example.org", 18);
+        msg_headers_add(&t.hs, "DKIM-Signature", bottom.data, bottom.len);
+        rs = verify(&t);
+        assert_int_equal(rs->count, 2);
+        if (cases[c].readable) {
+            assert_int_equal(rs->evaluated, 1);
+            assert_int_equal(rs->sig[0].result, DKIM_RESULT_FAIL);
+        } else {
+            assert_int_equal(rs->evaluated, 0);
+            assert_sig(rs, 0, DKIM_RESULT_POLICY, "signs a DKIM-Signature field that cannot be read safely");
+        }
+        /* the bottom one is never verified: i= is not within d= */
+        assert_int_not_equal(rs->sig[1].result, DKIM_RESULT_PASS);
+        str_free(&top);
+        str_free(&bottom);
+        tmsg_free(&t);
+    }
+}
+
 /* ------------------------------------------------------------ bad signatures */
 
 struct bad_case {
@@ -2079,6 +2138,7 @@ int main(void)
         T(test_bare_lf_body),
         T(test_nul_in_body),
         T(test_hlist_names_every_field),
+        T(test_signed_field_unreadable_i),
         T(test_malformed_signatures),
         T(test_signature_with_nul),
         T(test_odd_bytes_in_signed_field),
