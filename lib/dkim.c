@@ -43,7 +43,7 @@
  * another (dkim_canon_selecthdrs at end of headers: heap corruption on a
  * crafted message, found by fuzz_dkim). So after the message's fields the
  * library is given one more, "X-Rampart-Pad-" and 32 random hexadecimal
- * digits made at start-up: h= can never name it (nobody outside the
+ * digits made by dkim_startup(): h= can never name it (nobody outside the
  * process knows it), it is never hashed, and no h= list can use up every
  * field the library holds.
  *
@@ -887,6 +887,11 @@ static DKIM_CBSTAT prescreen_cb(DKIM *d, DKIM_SIGINFO **sigs, int nsigs)
 
 /* ------------------------------------------------------------ library */
 
+/* The field given to the library after the message's (see the top of this file); made by dkim_startup. */
+#define PAD_NAME "X-Rampart-Pad-"
+static char pad_field[sizeof(PAD_NAME) - 1 + 32 + sizeof(": 1")];
+static size_t pad_len;
+
 /* Set up the process's library handle. */
 int dkim_startup(int fix_crlf)
 {
@@ -907,6 +912,16 @@ int dkim_startup(int fix_crlf)
             rc = -1;
         }
         goto out;
+    }
+    if (pad_len == 0) {
+        memcpy(pad_field, PAD_NAME, sizeof(PAD_NAME) - 1);
+        if (random_hex(pad_field + sizeof(PAD_NAME) - 1, 16) != 0) {
+            log_error("dkim: getrandom: %s", strerror(errno));
+            rc = -1;
+            goto out;
+        }
+        memcpy(pad_field + sizeof(PAD_NAME) - 1 + 32, ": 1", sizeof(": 1"));
+        pad_len = strlen(pad_field);
     }
     lib = dkim_init(NULL, NULL);
     if (lib == NULL) {
@@ -945,19 +960,6 @@ void dkim_shutdown(void)
         dkim_close(dkim_lib);
     dkim_lib = NULL;
     pthread_mutex_unlock(&dkim_lib_lock);
-}
-
-/* The field given to the library after the message's (see the top of this file). */
-#define PAD_NAME "X-Rampart-Pad-"
-static char pad_field[sizeof(PAD_NAME) - 1 + 32 + sizeof(": 1")];
-static pthread_once_t pad_once = PTHREAD_ONCE_INIT;
-
-static void pad_make(void)
-{
-    memcpy(pad_field, PAD_NAME, sizeof(PAD_NAME) - 1);
-    if (random_hex(pad_field + sizeof(PAD_NAME) - 1, 16) != 0)
-        log_panic("dkim: getrandom: %s", strerror(errno));
-    memcpy(pad_field + sizeof(PAD_NAME) - 1 + 32, ": 1", sizeof(": 1"));
 }
 
 /* Give the headers to a new library handle and declare end of headers; 0 or -1. */
@@ -1015,8 +1017,7 @@ static int lib_begin(struct dkim_msg *m, const struct msg_headers *hs)
         (void) dkim_header(m->d, (u_char *) line.data, (size_t) line.len);
     }
     str_free(&line);
-    pthread_once(&pad_once, pad_make);
-    st = dkim_header(m->d, (u_char *) pad_field, strlen(pad_field));
+    st = dkim_header(m->d, (u_char *) pad_field, pad_len);
     if (st != DKIM_STAT_OK) {
         log_error("dkim: end of headers: the library refused a field of its own: %s", dkim_getresultstr(st));
         return -1;
