@@ -1,25 +1,25 @@
 /*
- * fuzz_dns.c - DNS answers: dns_answer_from_ub (libunbound's result into
- * our answer: rdata of A, AAAA, MX, TXT with its character-strings joined,
- * PTR, CNAME, NS, anything else) and dns_answer_add_text (presentation
- * form, as the test fixture and local data use).
+ * fuzz_dns.c - DNS answers: dns_answer_from_wire (a response in wire
+ * format, as libunbound hands one over, into our answer: header, question,
+ * compressed names, the CNAME chain, rdata of A, AAAA, MX, TXT with its
+ * character-strings joined, PTR, CNAME, NS, anything else, the negative
+ * TTL from an SOA) and dns_answer_add_text (presentation form, as the
+ * test fixture and local data use).
  *
  * Input: byte 0 the query type (an index into the types rampart asks for,
- * or a raw type), byte 1 flags (havedata, nxdomain, secure, bogus, data
- * NULL, len NULL, presentation mode), byte 2 the rcode, bytes 3..6 the TTL,
- * byte 7 the length of the query name that follows; then records, each a
- * 16-bit length (0xffff: a negative length) and its bytes. In
- * presentation mode the rest is one record per line instead. Checked: an
- * answer with records holds 1..DNS_MAX_RRS of the asked type within their
- * limits (TXT length and NUL, names that may be asked); any other status
- * has no records, and an error says why.
+ * or a raw type), byte 1 flags (0x01: presentation mode), byte 2 the
+ * length of the query name that follows (cut at a NUL); the rest is the
+ * packet, or in presentation mode one record per line. Checked: the
+ * answer is to the name and type asked; with records it holds
+ * 1..DNS_MAX_RRS of the asked type within their limits (TXT length and
+ * NUL, names that may be asked); any other status has no records; an
+ * error says why, and nothing else does; the rcode is the header's and
+ * agrees with the status.
  */
 #include "config.h"
 
-#include <unbound.h>
-
 #include "dns.h"
-#include "dns_unbound.h"
+#include "dns_wire.h"
 #include "fuzz.h"
 #include "util.h"
 
@@ -45,20 +45,9 @@ static void check_name(const char *name)
     FUZZ_ASSERT(name[0] == '\0' || dns_name_valid(name));
 }
 
-/* The promises of struct dns_answer. */
-static void check_answer(const struct dns_answer *a, uint16_t qtype, int from_ub)
+/* The records of an answer: of the asked type, within their limits (names only checked from the wire). */
+static void check_records(const struct dns_answer *a, uint16_t qtype, int from_wire)
 {
-    FUZZ_ASSERT(a != NULL && a->qname != NULL);
-    FUZZ_ASSERT(dns_status_name(a->status) != NULL);
-    if (a->status != DNS_ANSWER || !from_ub) {
-        if (from_ub)
-            FUZZ_ASSERT(a->count == 0);
-        if (a->status == DNS_TEMPFAIL || a->status == DNS_BADANSWER)
-            FUZZ_ASSERT(a->why != NULL);
-        if (a->status != DNS_ANSWER)
-            return;
-    }
-    FUZZ_ASSERT(!from_ub || (a->count >= 1 && a->count <= DNS_MAX_RRS));
     for (int i = 0; i < a->count; i++) {
         const struct dns_rr *rr = &a->rr[i];
 
@@ -69,13 +58,13 @@ static void check_answer(const struct dns_answer *a, uint16_t qtype, int from_ub
             FUZZ_ASSERT(rr->u.txt.data[rr->u.txt.len] == '\0');
             break;
         case DNS_T_MX:
-            if (from_ub)
+            if (from_wire)
                 check_name(rr->u.mx.host);
             break;
         case DNS_T_PTR:
         case DNS_T_CNAME:
         case DNS_T_NS:
-            if (from_ub)
+            if (from_wire)
                 check_name(rr->u.name);
             break;
         default:
@@ -84,24 +73,54 @@ static void check_answer(const struct dns_answer *a, uint16_t qtype, int from_ub
     }
 }
 
+/* The promises of dns_answer_from_wire for (qname, qtype) and the packet it read. */
+static void check_wire_answer(const struct dns_answer *a, const char *qname, uint16_t qtype,
+                              const unsigned char *pkt, size_t len)
+{
+    FUZZ_ASSERT(a != NULL && a->qname != NULL);
+    FUZZ_ASSERT(strcmp(a->qname, qname) == 0);
+    FUZZ_ASSERT(a->qtype == qtype);
+    FUZZ_ASSERT(dns_status_name(a->status) != NULL);
+    FUZZ_ASSERT(a->secure == DNS_SEC_INSECURE && a->timed_out == 0);
+    FUZZ_ASSERT((a->why != NULL) == (a->status == DNS_TEMPFAIL || a->status == DNS_BADANSWER));
+    if (len < 12) {
+        FUZZ_ASSERT(a->status == DNS_BADANSWER && a->rcode == -1);
+    } else {
+        int rcode = pkt[3] & 0x0f, tc = (pkt[2] & 0x02) != 0;
+
+        FUZZ_ASSERT(a->rcode == rcode);
+        /* Any rcode but NOERROR and NXDOMAIN, or the TC bit, is a temporary failure, whatever follows. */
+        FUZZ_ASSERT((rcode != 0 && rcode != 3) || tc ? a->status == DNS_TEMPFAIL : a->status != DNS_TEMPFAIL);
+    }
+    switch (a->status) {
+    case DNS_ANSWER:
+        FUZZ_ASSERT(a->rcode == 0);
+        FUZZ_ASSERT(a->count >= 1 && a->count <= DNS_MAX_RRS);
+        check_records(a, qtype, 1);
+        return;
+    case DNS_NODATA:
+        FUZZ_ASSERT(a->rcode == 0);
+        break;
+    case DNS_NXDOMAIN:
+        FUZZ_ASSERT(a->rcode == 3);
+        break;
+    default:
+        break;
+    }
+    FUZZ_ASSERT(a->count == 0);
+}
+
 /* libFuzzer: one input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_part in = { (const char *) data, size };
-    unsigned sel = fuzz_byte(&in), flags = fuzz_byte(&in), rcode = fuzz_byte(&in), qlen;
-    char *rdata[MAX_RECORDS + 1];
-    int lens[MAX_RECORDS + 1];
+    unsigned sel = fuzz_byte(&in), flags = fuzz_byte(&in), qlen = fuzz_byte(&in);
+    unsigned char *pkt;
     char qname[256];
-    struct ub_result res;
     struct dns_answer *a;
     uint16_t qtype;
-    int32_t ttl = 0;
-    int n = 0;
 
     qtype = sel < NELEM(types) * 16 ? types[sel % NELEM(types)] : (uint16_t) (sel * 7);
-    for (int i = 0; i < 4; i++)
-        ttl = (int32_t) ((uint32_t) ttl << 8 | fuzz_byte(&in));
-    qlen = fuzz_byte(&in) % 80;
     if (qlen > in.n)
         qlen = (unsigned) in.n;
     memcpy(qname, in.p, qlen);
@@ -109,64 +128,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.p += qlen;
     in.n -= qlen;
 
-    if (flags & 0x40) {
+    if (flags & 0x01) {
         /* Presentation form, one record per line. */
         a = dns_answer_new(qname, qtype, DNS_ANSWER);
         while (in.n > 0 && a->count < MAX_RECORDS) {
             const char *nl = memchr(in.p, '\n', in.n);
             size_t l = nl ? (size_t) (nl - in.p) : in.n;
 
-            (void) dns_answer_add_text(a, qtype, (uint32_t) ttl, in.p, (ssize_t) l);
+            (void) dns_answer_add_text(a, qtype, 300, in.p, (ssize_t) l);
             in.p += l + (nl != NULL);
             in.n -= l + (nl != NULL);
         }
-        check_answer(a, qtype, 0);
+        FUZZ_ASSERT(a->status == DNS_ANSWER && a->count <= MAX_RECORDS);
+        check_records(a, qtype, 0);
         dns_answer_free(a);
         return 0;
     }
 
-    while (in.n > 0 && n < MAX_RECORDS) {
-        unsigned l = fuzz_byte(&in) << 8;
-
-        l |= fuzz_byte(&in);
-        if (l == 0xffff) {
-            lens[n] = -1;
-            rdata[n++] = (char *) in.p;
-            continue;
-        }
-        if (l > in.n)
-            l = (unsigned) in.n;
-        /* Each record in its own allocation, so ASan sees a read past its end. */
-        rdata[n] = malloc(l ? l : 1);
-        memcpy(rdata[n], in.p, l);
-        lens[n++] = (int) l;
-        in.p += l;
-        in.n -= l;
-    }
-    rdata[n] = NULL;
-    lens[n] = 0;
-
-    memset(&res, 0, sizeof(res));
-    res.qname = qname;
-    res.qtype = qtype;
-    res.qclass = 1;
-    res.data = (flags & 0x10) ? NULL : rdata;
-    res.len = (flags & 0x20) ? NULL : lens;
-    res.rcode = (int) (rcode & 0x80 ? rcode : rcode % 6);
-    res.havedata = flags & 0x01;
-    res.nxdomain = (flags & 0x02) != 0;
-    res.secure = (flags & 0x04) != 0;
-    res.bogus = (flags & 0x08) != 0;
-    res.ttl = ttl;
-    a = dns_answer_from_ub(&res);
-    check_answer(a, qtype, 1);
+    /* The packet in its own allocation of its exact size, so ASan sees a read past its end. */
+    pkt = malloc(in.n);
+    if (pkt == NULL && in.n > 0)
+        abort();
+    memcpy(pkt, in.p, in.n);
+    a = dns_answer_from_wire(qname, qtype, pkt, in.n);
+    check_wire_answer(a, qname, qtype, pkt, in.n);
     dns_answer_free(a);
-    for (int i = 0; i < n; i++)
-        if (lens[i] >= 0)
-            free(rdata[i]);
-    /* The null result of a failed call. */
-    a = dns_answer_from_ub(NULL);
-    FUZZ_ASSERT(a->status == DNS_TEMPFAIL);
+    free(pkt);
+    /* No packet at all. */
+    a = dns_answer_from_wire(qname, qtype, NULL, 0);
+    FUZZ_ASSERT(a->status == DNS_BADANSWER && a->why != NULL && a->count == 0);
     dns_answer_free(a);
     return 0;
 }
