@@ -3,8 +3,8 @@
  * process, shared by every thread, one cache.
  *
  * dns_unbound_new() returns a struct dns_resolver used through dns.h like
- * any other backend. It starts threads (libunbound's worker and our
- * dispatcher), so create it after daemonizing; free it with
+ * any other backend. It starts a thread (the dispatcher, where libunbound
+ * runs on a libevent loop), so create it after daemonizing; free it with
  * dns_resolver_free() once no query is outstanding.
  */
 #ifndef RAMPART_DNS_UNBOUND_H
@@ -14,8 +14,6 @@
 
 #include "dns.h"
 #include "str.h"
-
-struct ub_result;
 
 /* An answer faster than this (microseconds) counts as a cache hit. */
 #define DNS_UNBOUND_DEF_CACHE_HIT_US 1000
@@ -69,12 +67,5 @@ struct dns_resolver *dns_unbound_new(const struct dns_unbound_config *cfg, str *
 
 /* 1 if spec is a forwarder dns_unbound_new accepts ("addr" or "addr@port"). */
 int dns_unbound_forwarder_valid(const char *spec);
-
-/*
- * Convert one libunbound result into a new answer (the caller frees it
- * with dns_answer_free; res stays the caller's). Pure: no I/O, no
- * logging. A NULL res gives a DNS_TEMPFAIL answer.
- */
-struct dns_answer *dns_answer_from_ub(const struct ub_result *res);
 
 #endif

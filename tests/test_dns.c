@@ -1553,6 +1553,8 @@ static void test_wire_garbage(void **state)
 
 static const char *const ub_zones[] = { "test. static" };
 static const char *const ub_data[] = {
+    /* Negative answers carry its TTL (the smaller of TTL and MINIMUM), as from any real zone. */
+    "test. 3600 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300",
     "a.test. 300 IN A 192.0.2.1",
     "aaaa.test. 300 IN AAAA 2001:db8::1",
     "mx.test. 300 IN MX 10 mail.test.",
@@ -1719,6 +1721,9 @@ static void test_unbound_kept(void **state)
     assert_int_equal(ub_kept(r, "a.test", DNS_T_TXT, "nodata"), 1);
     assert_int_equal(ub_kept(r, "nope.test", DNS_T_A, "nxdomain"), 0);
     assert_int_equal(ub_kept(r, "nope.test", DNS_T_A, "nxdomain"), 1);
+    a = dns_lookup(r, "nope.test", DNS_T_A);
+    assert_true(a->ttl <= 300 && a->ttl >= 240);   /* the SOA's MINIMUM */
+    dns_answer_free(a);
     /* a bad name never reaches the backend */
     assert_int_equal(ub_kept(r, "a..test", DNS_T_A, "badanswer"), 0);
     /* more records, or more text, than kept: asked of libunbound every time */

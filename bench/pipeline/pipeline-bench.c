@@ -26,7 +26,8 @@
  * are the CPU the checks cost, not DNS waiting; the last two rows put
  * libunbound (local data, no network) under every check, first with the
  * answers rampart keeps in front of it, then with none kept, where every
- * lookup crosses libunbound's threads as a name never asked before does.
+ * lookup goes through libunbound on the resolver's thread as a name never
+ * asked before does.
  * The configuration is
  * rampart's defaults plus authserv_id, the database and dnsbl_sites =
  * bl.test; a check is left out with its *_mode = off (parameters this
@@ -764,17 +765,23 @@ static char *ub_txt(const char *name, const char *text)
 /* The real resolver (libunbound) answering the same records from local
    data: every name is local, nothing goes to the network. With
    nothing_kept, rampart keeps no answers in front of libunbound, so every
-   lookup crosses libunbound's threads as a name never asked before does
-   (less the network). */
+   lookup goes through libunbound on the resolver's thread as a name never
+   asked before does (less the network). */
 static struct dns_resolver *unbound_resolver(int nothing_kept)
 {
-    static const char *const zones[] = { ". static" };
-    char *data[8];
+    /* test. too: rampart makes it transparent (for the site's resolver), and the DNS list is bl.test. */
+    static const char *const zones[] = { ". static", "test. static" };
+    /* Nothing listens there: a name not in the data must not reach this machine's resolver. */
+    static const char *const nowhere[] = { "127.0.0.1@1" };
+    char *data[10];
     struct dns_unbound_config uc;
     struct dns_resolver *r;
     str err = STR_INIT;
     int n = 0;
 
+    /* Negative answers (the DNS list's) carry the SOA's TTL, as from any real zone. */
+    data[n++] = mem_strdup(". 3600 IN SOA ns.lab.example. hostmaster.lab.example. 1 3600 600 86400 300");
+    data[n++] = mem_strdup("test. 3600 IN SOA ns.lab.example. hostmaster.lab.example. 1 3600 600 86400 300");
     data[n++] = ub_txt(BENCH_DOMAIN, "v=spf1 ip4:192.0.2.0/24 -all");
     data[n++] = mem_strdup(BENCH_DOMAIN ". 3600 IN MX 10 mx.lab.example.");
     data[n++] = ub_txt(BENCH_HELO, "v=spf1 ip4:192.0.2.0/24 -all");
@@ -784,7 +791,9 @@ static struct dns_resolver *unbound_resolver(int nothing_kept)
     data[n++] = ub_txt("ed25519._domainkey." BENCH_DOMAIN, ed_record.data);
     memset(&uc, 0, sizeof(uc));
     uc.local_zones = zones;
-    uc.n_local_zones = 1;
+    uc.n_local_zones = (int) NELEM(zones);
+    uc.forwarders = nowhere;
+    uc.n_forwarders = 1;
     uc.local_data = (const char *const *) data;
     uc.n_local_data = n;
     uc.no_kept_answers = nothing_kept;
