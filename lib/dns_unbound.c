@@ -137,7 +137,8 @@ struct unbound {
     pthread_mutex_t lock;       /* start queue, pending list, ubq->q, stopping */
     struct ubq *queue_head, *queue_tail;
     struct ubq *pending;        /* handed to libunbound, not answered */
-    int stopping;
+    int stopping;               /* no more starts: a stop, or the loop failed */
+    int deleting;               /* libunbound's context is being deleted (destroying thread only) */
     pthread_t dispatcher;
     int have_dispatcher;
     int cache_hit_us;
@@ -273,8 +274,8 @@ static void unbound_answer_name(struct dns_answer *a, const struct dns_query *q)
 }
 
 
-/* Hand an answer to the query, unless it was cancelled: then drop it. Any thread. */
-static void unbound_deliver(struct unbound *u, struct ubq *uq, struct dns_answer *a)
+/* Hand an answer to the query, unless it was cancelled: then drop it. 1 if handed. Any thread. */
+static int unbound_deliver(struct unbound *u, struct ubq *uq, struct dns_answer *a)
 {
     struct dns_query *q;
 
@@ -289,6 +290,7 @@ static void unbound_deliver(struct unbound *u, struct ubq *uq, struct dns_answer
         dns_query_done(q, a);
     else
         dns_answer_free(a);
+    return q != NULL;
 }
 
 /* A new DNS_TEMPFAIL answer for uq, with static reason why. */
@@ -343,7 +345,10 @@ static void unbound_callback(void *arg, int rcode, void *packet, int packet_len,
     struct dns_answer *a;
 
     (void) was_ratelimited;
-    if (rcode != 0) {
+    if (u->deleting) {
+        /* ub_ctx_delete() answers what it still holds with SERVFAIL: say what happened. */
+        a = unbound_tempfail(uq, "resolver stopped");
+    } else if (rcode != 0) {
         a = unbound_tempfail(uq, unbound_rcode_why(rcode));
         a->rcode = rcode;
     } else if (sec == 1) {
@@ -528,9 +533,24 @@ static void unbound_wake(evutil_socket_t fd, short what, void *arg)
 static void *unbound_dispatch(void *arg)
 {
     struct unbound *u = arg;
+    struct ubq *left;
 
-    if (event_base_dispatch(u->evb) < 0)
-        log_error("dns: the event loop failed; no more DNS answers");
+    if (event_base_dispatch(u->evb) >= 0)
+        return NULL;
+    /* Not a stop: fail what waits, and every query from now on, at once rather than at its deadline. */
+    log_error("dns: the event loop failed; no more DNS answers");
+    pthread_mutex_lock(&u->lock);
+    u->stopping = 1;
+    left = u->queue_head;
+    u->queue_head = u->queue_tail = NULL;
+    pthread_mutex_unlock(&u->lock);
+    while (left) {
+        struct ubq *next = left->next;
+
+        unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
+        unbound_ubq_free(left);
+        left = next;
+    }
     return NULL;
 }
 
@@ -566,13 +586,11 @@ static void unbound_destroy(struct dns_resolver *r)
     while (left) {
         struct ubq *next = left->next;
 
-        if (left->q != NULL)
-            n++;
-        unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
+        n += unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
         unbound_ubq_free(left);
         left = next;
     }
-    /* Deleting the context answers what libunbound still holds with SERVFAIL. */
+    /* Deleting the context answers what libunbound still holds (unbound_callback). */
     pthread_mutex_lock(&u->lock);
     for (struct ubq *p = u->pending; p != NULL; p = p->next)
         if (p->q != NULL)
@@ -580,6 +598,7 @@ static void unbound_destroy(struct dns_resolver *r)
     pthread_mutex_unlock(&u->lock);
     if (n > 0)
         log_warning("dns: resolver stopped with %d queries outstanding", n);
+    u->deleting = 1;
     if (u->ctx)
         ub_ctx_delete(u->ctx);
     /* Whatever libunbound did not answer. */

@@ -14,7 +14,10 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1944,6 +1947,68 @@ static void test_unbound_stop_outstanding(void **state)
     dns_query_free(q);
 }
 
+/*
+ * A query in libunbound's hands when the resolver stops (its packet has
+ * reached a forwarder that never answers): deleting libunbound's context
+ * answers it, and the caller reads the same reason as for a query that
+ * was only queued.
+ */
+static void test_unbound_stop_in_libunbound(void **state)
+{
+    struct dns_unbound_config cfg = { 0 };
+    struct sockaddr_in sin = { 0 };
+    socklen_t slen = sizeof(sin);
+    struct pollfd pfd;
+    struct dns_resolver *r;
+    struct dns_query *q, *gone;
+    const struct dns_answer *a;
+    const char *fwd[1];
+    char spec[64], buf[512];
+    str err = STR_INIT;
+    int fd;
+
+    (void) state;
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &sin, &slen), 0);
+    snprintf(spec, sizeof(spec), "127.0.0.1@%u", (unsigned) ntohs(sin.sin_port));
+    fwd[0] = spec;
+    cfg.forwarders = fwd;
+    cfg.n_forwarders = 1;
+    cfg.timeout_ms = 10000;
+    r = dns_unbound_new(&cfg, &err);
+    if (r == NULL)
+        fail_msg("dns_unbound_new: %s", str_cstr(&err));
+    str_free(&err);
+    /* One the caller gives up on (cancelled: dropped), one it still waits for. */
+    gone = dns_start(r, "gone.example", DNS_T_TXT);
+    q = dns_start(r, "held.example", DNS_T_TXT);
+    for (int seen = 0; seen < 2;) {
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        assert_int_equal(poll(&pfd, 1, 5000), 1);
+        assert_true(recv(fd, buf, sizeof(buf), 0) > 12);
+        seen++;
+    }
+    assert_null(dns_peek(q));
+    dns_query_free(gone);
+    ub_log_seen[0] = '\0';
+    log_set_hook(ub_log_hook, NULL);
+    dns_resolver_free(r);
+    log_set_hook(NULL, NULL);
+    assert_non_null(strstr(ub_log_seen, "resolver stopped with 1 queries outstanding"));
+    a = dns_peek(q);
+    assert_non_null(a);
+    assert_int_equal(a->status, DNS_TEMPFAIL);
+    assert_int_equal(a->rcode, -1);
+    assert_string_equal(a->why, "resolver stopped");
+    dns_query_free(q);
+    close(fd);
+}
+
 /* Forwarder syntax. */
 static void test_unbound_forwarder_valid(void **state)
 {
@@ -2089,6 +2154,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unbound_threads, ub_setup, ub_teardown),
         cmocka_unit_test(test_unbound_dead_forwarder),
         cmocka_unit_test(test_unbound_stop_outstanding),
+        cmocka_unit_test(test_unbound_stop_in_libunbound),
         cmocka_unit_test(test_unbound_forwarder_valid),
         cmocka_unit_test(test_unbound_bad_config),
         cmocka_unit_test(test_unbound_bad_trust_anchor),
