@@ -498,6 +498,28 @@ static int av_load(const char *why)
     return 0;
 }
 
+/*
+ * The first line of a text-only message scanned as it is (av_scan_text_parts),
+ * random per process, made by av_init: empty until then.
+ */
+static char av_raw_prefix[AV_RAW_PREFIX_LEN + 1];
+
+/* Make av_raw_prefix, once; -1 if the system gives no random bytes. */
+static int av_raw_prefix_make(void)
+{
+    char *p = av_raw_prefix + sizeof(AV_RAW_PREFIX_HEAD) - 1;
+
+    if (av_raw_prefix[0] != '\0')
+        return 0;
+    if (random_hex(p, 16) != 0) {
+        log_error("av: getrandom: %s", strerror(errno));
+        return -1;
+    }
+    memcpy(p + 32, "\r\n", 3);
+    memcpy(av_raw_prefix, AV_RAW_PREFIX_HEAD, sizeof(AV_RAW_PREFIX_HEAD) - 1);
+    return 0;
+}
+
 /* Set up libclamav and load the databases; see av.h. */
 int av_init(const struct av_options *o)
 {
@@ -511,6 +533,8 @@ int av_init(const struct av_options *o)
         log_error("av: libclamav initialisation failed: %s", cl_strerror(av_cl_init_rc));
         return -1;
     }
+    if (av_raw_prefix_make() != 0)
+        return -1;
     if (o->temp_dir != NULL && o->temp_dir[0] != '\0' && access(o->temp_dir, W_OK | X_OK) < 0)
         log_warning("av: temporary directory %s: %s", o->temp_dir, strerror(errno));
 
@@ -1062,19 +1086,6 @@ enum av_result av_scan_file(const char *path, struct av_report *r)
 
 /* ---------------------------------------------------------------- text parts */
 
-static char av_raw_prefix[AV_RAW_PREFIX_LEN + 1];
-static pthread_once_t av_raw_once = PTHREAD_ONCE_INIT;
-
-static void av_raw_prefix_make(void)
-{
-    char *p = av_raw_prefix;
-
-    memcpy(p, AV_RAW_PREFIX_HEAD, sizeof(AV_RAW_PREFIX_HEAD) - 1);
-    p += sizeof(AV_RAW_PREFIX_HEAD) - 1;
-    if (random_hex(p, 16) != 0)
-        log_panic("av: getrandom: %s", strerror(errno));
-    memcpy(p + 32, "\r\n", 3);
-}
 
 /* One quoted-printable line (line end removed): 1 if it ends in a soft line
    break, 0 if not, -1 on a "=" that is neither "=XX" nor a soft line break. */
@@ -1195,7 +1206,7 @@ int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct
     struct av_report p;
 
     if (b->fd >= 0 || b->error || b->len != b->total || t->why != NULL || n > AV_TEXT_SCAN_MAX_PARTS
-        || body_off < 0 || body_off > b->len)
+        || body_off < 0 || body_off > b->len || av_raw_prefix[0] == '\0')
         return 0;
     for (int i = 0; i < n; i++)
         if (leaves[i].html || leaves[i].start < 0 || leaves[i].end > b->len - body_off)
@@ -1208,7 +1219,6 @@ int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct
     }
     if (ok) {
         /* The message as it is: signatures for mail files and for any file. */
-        pthread_once(&av_raw_once, av_raw_prefix_make);
         memset(&src, 0, sizeof(src));
         src.mem = (const unsigned char *) b->mem.data;
         src.fd = -1;

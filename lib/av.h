@@ -103,8 +103,10 @@ void av_options_defaults(struct av_options *o);
 /*
  * Load the databases and compile the engine. Returns 0 when the scanner is
  * set up, even without a usable database (logged; scans return
- * AV_UNAVAILABLE until a reload succeeds); -1 on invalid options or when
- * libclamav cannot start (logged). Call once, before threads scan.
+ * AV_UNAVAILABLE until a reload succeeds); -1 on invalid options, when
+ * libclamav cannot start, or when the system gives no random bytes (for
+ * the first line text-only messages are scanned with; logged): the
+ * daemon does not start. Call once, before threads scan.
  */
 int av_init(const struct av_options *o);
 /* Stop the watch thread and drop the engine (scans in flight finish first). */
