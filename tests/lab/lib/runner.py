@@ -512,6 +512,7 @@ def set_rampart_conf(lines):
     with open(base) as f:
         text = f.read()
     if lines:
+        lines = [line.replace("@LAB_DIR@", LAB_DIR) for line in lines]
         text += "# added by case\n" + "\n".join(lines) + "\n"
     with open(os.path.join(LAB_DIR, "rampart.conf"), "w") as f:
         f.write(text)
