@@ -303,18 +303,6 @@ static struct dns_answer *unbound_tempfail(const struct ubq *uq, const char *why
     return a;
 }
 
-/* Static text for an rcode libunbound gives instead of an answer. */
-static const char *unbound_rcode_why(int rcode)
-{
-    switch (rcode) {
-    case 1: return "FORMERR";
-    case 2: return "SERVFAIL";
-    case 4: return "NOTIMP";
-    case 5: return "REFUSED";
-    default: return "server error";
-    }
-}
-
 /*
  * Cap the TTLs as libunbound caps what it caches: answers from its cache
  * come capped, local data (local-data, /etc/hosts) does not.
@@ -349,7 +337,7 @@ static void unbound_callback(void *arg, int rcode, void *packet, int packet_len,
         /* ub_ctx_delete() answers what it still holds with SERVFAIL: say what happened. */
         a = unbound_tempfail(uq, "resolver stopped");
     } else if (rcode != 0) {
-        a = unbound_tempfail(uq, unbound_rcode_why(rcode));
+        a = unbound_tempfail(uq, dns_wire_rcode_why(rcode));
         a->rcode = rcode;
     } else if (sec == 1) {
         /* The data (if any) cannot be trusted; RFC practice: a temporary error. */
@@ -529,6 +517,25 @@ static void unbound_wake(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(u->evb);
 }
 
+/*
+ * Answer every query of a list taken off the resolver (the start queue, or
+ * the pending list) with "resolver stopped" and free it; the number that
+ * were still waited for.
+ */
+static int unbound_fail_list(struct unbound *u, struct ubq *list)
+{
+    int n = 0;
+
+    while (list) {
+        struct ubq *next = list->next;
+
+        n += unbound_deliver(u, list, unbound_tempfail(list, "resolver stopped"));
+        unbound_ubq_free(list);
+        list = next;
+    }
+    return n;
+}
+
 /* The dispatcher thread: run the loop until woken to stop. */
 static void *unbound_dispatch(void *arg)
 {
@@ -544,13 +551,7 @@ static void *unbound_dispatch(void *arg)
     left = u->queue_head;
     u->queue_head = u->queue_tail = NULL;
     pthread_mutex_unlock(&u->lock);
-    while (left) {
-        struct ubq *next = left->next;
-
-        unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
-        unbound_ubq_free(left);
-        left = next;
-    }
+    unbound_fail_list(u, left);
     return NULL;
 }
 
@@ -583,13 +584,7 @@ static void unbound_destroy(struct dns_resolver *r)
     left = u->queue_head;
     u->queue_head = u->queue_tail = NULL;
     pthread_mutex_unlock(&u->lock);
-    while (left) {
-        struct ubq *next = left->next;
-
-        n += unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
-        unbound_ubq_free(left);
-        left = next;
-    }
+    n = unbound_fail_list(u, left);
     /* Deleting the context answers what libunbound still holds (unbound_callback). */
     pthread_mutex_lock(&u->lock);
     for (struct ubq *p = u->pending; p != NULL; p = p->next)
@@ -606,13 +601,7 @@ static void unbound_destroy(struct dns_resolver *r)
     left = u->pending;
     u->pending = NULL;
     pthread_mutex_unlock(&u->lock);
-    while (left) {
-        struct ubq *next = left->next;
-
-        unbound_deliver(u, left, unbound_tempfail(left, "resolver stopped"));
-        unbound_ubq_free(left);
-        left = next;
-    }
+    unbound_fail_list(u, left);
     if (u->wake_ev)
         event_free(u->wake_ev);
     if (u->evb)

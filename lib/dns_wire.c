@@ -5,9 +5,10 @@
  * Every read goes through the bounds-checked getters below; a name is
  * read into a fixed buffer of uncompressed wire form (at most 255 bytes,
  * labels at most 63), following only compression pointers that point
- * before themselves and at most WIRE_MAX_HOPS of them, so a packet can
- * neither loop for ever nor read outside itself (a name that points back
- * into its own labels ends at the hop or the length limit). The record
+ * before themselves and at most DNS_WIRE_MAX_POINTERS of them, so a
+ * packet can neither loop for ever nor read outside itself (a name that
+ * points back into its own labels ends at the pointer or the length
+ * limit). The record
  * headers of the answer and authority sections are read in one pass (a
  * count the packet cannot hold is refused before anything is allocated);
  * the CNAME chain is then followed over them, owner names read again from
@@ -27,7 +28,6 @@
 #define WIRE_HEADER_LEN 12
 #define WIRE_NAME_MAX 255       /* wire form, root label included (RFC 1035 3.1) */
 #define WIRE_LABEL_MAX 63
-#define WIRE_MAX_HOPS 64        /* compression pointers in one name */
 #define WIRE_CLASS_IN 1
 #define WIRE_MIN_RR_LEN 11      /* a record with the root as owner and no rdata */
 #define WIRE_FLAG_TC 0x0200
@@ -91,8 +91,8 @@ static int wire_bytes(struct wire *w, size_t n, const unsigned char **out)
  * Read a possibly compressed name at the reader's position into out
  * (uncompressed wire form, root label included; *out_len its length) and
  * move past it. A pointer must point before itself, so every hop goes
- * backwards; one back into the name's own labels ends at WIRE_MAX_HOPS
- * or WIRE_NAME_MAX. -1 if bad.
+ * backwards; one back into the name's own labels ends at
+ * DNS_WIRE_MAX_POINTERS or WIRE_NAME_MAX. -1 if bad.
  */
 static int wire_name(struct wire *w, unsigned char out[WIRE_NAME_MAX], size_t *out_len)
 {
@@ -108,7 +108,7 @@ static int wire_name(struct wire *w, unsigned char out[WIRE_NAME_MAX], size_t *o
         if ((n & 0xc0) == 0xc0) {
             size_t target;
 
-            if (w->len - pos < 2 || ++hops > WIRE_MAX_HOPS)
+            if (w->len - pos < 2 || ++hops > DNS_WIRE_MAX_POINTERS)
                 return -1;
             target = (size_t) (n & 0x3f) << 8 | w->p[pos + 1];
             if (after == 0)
@@ -303,8 +303,8 @@ static int wire_owner_is(const struct wire *pkt, const struct wire_rr *rr, const
     return wire_name(&w, owner, &owner_len) == 0 && wire_name_eq(owner, owner_len, name, name_len);
 }
 
-/* Static text for an rcode that means "try later". */
-static const char *wire_rcode_why(int rcode)
+/* Static text for an rcode that means "try later"; see dns_wire.h. */
+const char *dns_wire_rcode_why(int rcode)
 {
     switch (rcode) {
     case 1: return "FORMERR";
@@ -368,7 +368,7 @@ struct dns_answer *dns_answer_from_wire(const char *qname, uint16_t qtype, const
     a->rcode = (int) (flags & 0x0f);
     if (a->rcode != 0 && a->rcode != 3) {
         a->status = DNS_TEMPFAIL;
-        a->why = wire_rcode_why(a->rcode);
+        a->why = dns_wire_rcode_why(a->rcode);
         return a;
     }
     if (flags & WIRE_FLAG_TC) {

@@ -26,7 +26,8 @@
  *    length says (counts the packet cannot hold are refused before any
  *    record is read), a name with a label over 63 bytes, over 255 bytes
  *    in all, a compression pointer that does not point before itself, or
- *    more than 64 of them in one name ("malformed answer"); more than one
+ *    more than DNS_WIRE_MAX_POINTERS of them in one name ("malformed
+ *    answer"); more than one
  *    question, one that is not (qname, qtype, IN), or a qname that is no
  *    DNS name ("answer to another question"); more than DNS_MAX_RRS
  *    records of qtype at the end of the chain ("too many records"); any
@@ -52,8 +53,13 @@
 
 /* CNAME links followed from the query name at most (libunbound follows 8). */
 #define DNS_WIRE_MAX_CNAMES 16
+/* Compression pointers followed in one name at most. */
+#define DNS_WIRE_MAX_POINTERS 64
 
 struct dns_answer *dns_answer_from_wire(const char *qname, uint16_t qtype, const unsigned char *pkt,
                                         size_t len);
+
+/* The reason a DNS_TEMPFAIL answer gives for rcode ("SERVFAIL"...; "server error" for the rest). */
+const char *dns_wire_rcode_why(int rcode);
 
 #endif

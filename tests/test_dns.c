@@ -605,6 +605,19 @@ static void wire_expect(struct dns_answer *a, const char *expect, const char *wh
     dns_answer_free(a);
 }
 
+/* One side of a limit: within it, 1 and the answer stays the caller's to check and free; past it, a bad answer with why (freed), 0. */
+static int wire_within_limit(struct dns_answer *a, int within, const char *why)
+{
+    if (within) {
+        assert_int_equal(a->status, DNS_ANSWER);
+        return 1;
+    }
+    assert_int_equal(a->status, DNS_BADANSWER);
+    assert_string_equal(a->why, why);
+    dns_answer_free(a);
+    return 0;
+}
+
 /* One record of a table case; owner NULL is a pointer to the question name. */
 struct wire_case_rr {
     const char *owner;
@@ -1281,59 +1294,34 @@ static void test_wire_too_many(void **state)
                 }
             }
             a = wire_run_str("many.test", DNS_T_A, &p);
-            if (n == DNS_MAX_RRS) {
-                assert_int_equal(a->status, DNS_ANSWER);
+            if (wire_within_limit(a, n == DNS_MAX_RRS, "too many records")) {
                 assert_int_equal(a->count, DNS_MAX_RRS);
                 assert_int_equal(a->ttl, 60);
-            } else {
-                assert_int_equal(a->status, DNS_BADANSWER);
-                assert_string_equal(a->why, "too many records");
+                dns_answer_free(a);
             }
-            dns_answer_free(a);
             str_free(&p);
         }
     }
-    /* Counts far beyond what the packet holds. */
+    /* Counts far beyond what the packet holds, or with nothing behind them: refused before anything is read. */
     {
         str p = STR_INIT;
-        struct dns_answer *a;
 
         w_header(&p, 0, 1, 0xffff, 0xffff, 0);
         w_question(&p, "many.test", DNS_T_A);
         w_rr(&p, DNS_T_A, 60, A1, 4);
-        a = wire_run_str("many.test", DNS_T_A, &p);
-        assert_int_equal(a->status, DNS_BADANSWER);
-        assert_string_equal(a->why, "malformed answer");
-        dns_answer_free(a);
-        str_free(&p);
-    }
-    /* A count with nothing behind it: refused before anything is read. */
-    {
-        str p = STR_INIT;
-        struct dns_answer *a;
-
+        wire_expect(wire_run_str("many.test", DNS_T_A, &p), "badanswer", "malformed answer", "counts of 0xffff");
+        str_reset(&p);
         w_header(&p, 0, 1, 1025, 0, 0);
         w_question(&p, "x.test", DNS_T_A);
-        a = wire_run_str("x.test", DNS_T_A, &p);
-        assert_int_equal(a->status, DNS_BADANSWER);
-        assert_string_equal(a->why, "malformed answer");
-        dns_answer_free(a);
-        str_free(&p);
-    }
-    /* Many records of other types beside the one asked: only the asked type counts. */
-    {
-        str p = STR_INIT;
-        struct dns_answer *a;
-
+        wire_expect(wire_run_str("x.test", DNS_T_A, &p), "badanswer", "malformed answer", "1025 records, none there");
+        /* Many records of other types beside the one asked: only the asked type counts. */
+        str_reset(&p);
         w_header(&p, 0, 1, 1025, 0, 0);
         w_question(&p, "x.test", DNS_T_A);
         w_rr(&p, DNS_T_A, 60, A1, 4);
         for (int i = 0; i < 1024; i++)
             w_rr(&p, DNS_T_TXT, 60, "\x03" "abc", 4);
-        a = wire_run_str("x.test", DNS_T_A, &p);
-        assert_int_equal(a->status, DNS_ANSWER);
-        assert_int_equal(a->count, 1);
-        dns_answer_free(a);
+        wire_expect(wire_run_str("x.test", DNS_T_A, &p), "answer 192.0.2.1", NULL, "1 A among 1024 TXT");
         str_free(&p);
     }
 }
@@ -1383,15 +1371,11 @@ static void test_wire_txt_limit(void **state)
         }
         w_rr_end(&p, at);
         a = wire_run_str("long.test", DNS_T_TXT, &p);
-        if (total == DNS_MAX_TXT_LEN) {
-            assert_int_equal(a->status, DNS_ANSWER);
+        if (wire_within_limit(a, total == DNS_MAX_TXT_LEN, "TXT record too long")) {
             assert_int_equal(a->rr[0].u.txt.len, DNS_MAX_TXT_LEN);
             assert_int_equal(a->rr[0].u.txt.data[DNS_MAX_TXT_LEN], '\0');
-        } else {
-            assert_int_equal(a->status, DNS_BADANSWER);
-            assert_string_equal(a->why, "TXT record too long");
+            dns_answer_free(a);
         }
-        dns_answer_free(a);
         str_free(&p);
     }
 }
@@ -1432,14 +1416,10 @@ static void test_wire_name_limit(void **state)
             }
             w_rr_end(&p, at);
             a = wire_run_str("ptr.test", DNS_T_PTR, &p);
-            if (last == 61) {
-                assert_int_equal(a->status, DNS_ANSWER);
+            if (wire_within_limit(a, last == 61, "malformed name in record")) {
                 assert_int_equal(strlen(a->rr[0].u.name), DNS_MAX_NAME_LEN);
-            } else {
-                assert_int_equal(a->status, DNS_BADANSWER);
-                assert_string_equal(a->why, "malformed name in record");
+                dns_answer_free(a);
             }
-            dns_answer_free(a);
             str_free(&p);
         }
     }
@@ -1475,14 +1455,46 @@ static void test_wire_cname_limit(void **state)
         w_name(&p, name);
         w_rr_a(&p, 2000, A1);
         a = wire_run_str("x.test", DNS_T_A, &p);
-        if (links == DNS_WIRE_MAX_CNAMES) {
+        if (wire_within_limit(a, links == DNS_WIRE_MAX_CNAMES, "CNAME chain too long")) {
             assert_answer(a, "answer 192.0.2.1", "longest chain");
             assert_int_equal(a->ttl, 1000 - (links - 1));
-        } else {
-            assert_answer(a, "badanswer", "chain one too long");
-            assert_string_equal(a->why, "CNAME chain too long");
+            dns_answer_free(a);
         }
-        dns_answer_free(a);
+        str_free(&p);
+    }
+}
+
+/* A name reached through DNS_WIRE_MAX_POINTERS compression pointers is read, through one more it is malformed. */
+static void test_wire_pointer_limit(void **state)
+{
+    (void) state;
+    for (int hops = DNS_WIRE_MAX_POINTERS; hops <= DNS_WIRE_MAX_POINTERS + 1; hops++) {
+        str p = STR_INIT;
+        struct dns_answer *a;
+        size_t at, prev = W_QNAME;
+
+        w_header(&p, 0, 1, 2, 0, 0);
+        w_question(&p, "x.test", DNS_T_A);
+        /* A record of a type nobody asked for holds hops - 1 pointers, each to the one before. */
+        w_ptr(&p, W_QNAME);
+        at = w_rr_begin(&p, 99, W_IN, 300);
+        for (int i = 0; i < hops - 1; i++) {
+            size_t here = (size_t) p.len;
+
+            w_ptr(&p, prev);
+            prev = here;
+        }
+        w_rr_end(&p, at);
+        /* The A record's owner points at the last of them: hops pointers to the question name. */
+        w_ptr(&p, prev);
+        at = w_rr_begin(&p, DNS_T_A, W_IN, 300);
+        str_add(&p, A1, 4);
+        w_rr_end(&p, at);
+        a = wire_run_str("x.test", DNS_T_A, &p);
+        if (wire_within_limit(a, hops == DNS_WIRE_MAX_POINTERS, "malformed answer")) {
+            assert_answer(a, "answer 192.0.2.1", "owner through the most pointers");
+            dns_answer_free(a);
+        }
         str_free(&p);
     }
 }
@@ -2140,6 +2152,7 @@ int main(void)
         cmocka_unit_test(test_wire_truncated),
         cmocka_unit_test(test_wire_too_many),
         cmocka_unit_test(test_wire_truncated_flag),
+        cmocka_unit_test(test_wire_pointer_limit),
         cmocka_unit_test(test_wire_txt_limit),
         cmocka_unit_test(test_wire_name_limit),
         cmocka_unit_test(test_wire_cname_limit),
