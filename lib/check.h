@@ -19,6 +19,10 @@ struct check {
     void (*mail)(struct txn *t, int idx);
     void (*eoh)(struct txn *t, int idx);
     void (*body)(struct txn *t, int idx, const unsigned char *data, ssize_t len);
+    /* End of message, before any check's eom: work that waits for no DNS
+       answer and no other check (the virus scan), done while the answers
+       the other checks asked for at end of headers are on their way. */
+    void (*eom_first)(struct txn *t, int idx);
     void (*eom)(struct txn *t, int idx, int monitor);
     void (*reset)(struct txn *t, int idx);
 };

@@ -37,6 +37,9 @@ struct av_state {
     struct av_text *text;       /* av_skip_text_only, av_text_parts: the MIME structure so far */
     ssize_t body_off;           /* where the body starts in buf */
     int headers_done;
+    int scanned;                /* av_scan_now has run: report (or skipped) holds its outcome */
+    int skipped;                /* text only and av_skip_text_only: not scanned */
+    struct av_report report;
 };
 
 static int av_mode(const struct config *cfg)
@@ -108,35 +111,53 @@ static void av_skip(struct txn *t, int monitor)
     str_free(&hdr);
 }
 
-/* End of message: scan. */
-static void av_eom(struct txn *t, int idx, int monitor)
+/* End of message, before the checks that wait for DNS answers: scan. */
+static void av_scan_now(struct txn *t, int idx)
 {
     struct av_state *s = t->check_state[idx];
     const struct config *cfg = t->cfg;
-    struct av_report r;
-    str reason = STR_INIT, hdr = STR_INIT, detail = STR_INIT;
-    int action = VERDICT_ACCEPT, temporary = 0, text_only = 0;
-    const char *rcode = NULL, *xcode = NULL;
-    char host[256];
+    int text_only = 0;
 
-    if (s == NULL)
+    if (s == NULL || s->scanned)
         return;
+    s->scanned = 1;
+    av_report_init(&s->report);
     if (s->text) {
         const char *why;
 
         text_only = av_text_end(s->text, &why);
         if (text_only && cfg->av_skip_text_only) {
-            av_skip(t, monitor);
+            s->skipped = 1;
             return;
         }
         if (!text_only)
             log_debug("av: queue_id=%s scanned whole: not text only (%s)", str_cstr(&t->queue_id), why);
     }
-    av_report_init(&r);
-    if (!text_only || !cfg->av_text_parts || !av_scan_text_parts(&s->buf, s->body_off, s->text, &r))
-        av_scan_buffer(&s->buf, &r);
-    verdict_sanitize(&detail, str_cstr(&r.detail), r.detail.len, 128);
-    switch (r.result) {
+    if (!text_only || !cfg->av_text_parts || !av_scan_text_parts(&s->buf, s->body_off, s->text, &s->report))
+        av_scan_buffer(&s->buf, &s->report);
+}
+
+/* End of message: the scan's outcome into the verdict, header and log. */
+static void av_eom(struct txn *t, int idx, int monitor)
+{
+    struct av_state *s = t->check_state[idx];
+    const struct config *cfg = t->cfg;
+    const struct av_report *rp;
+    str reason = STR_INIT, hdr = STR_INIT, detail = STR_INIT;
+    int action = VERDICT_ACCEPT, temporary = 0;
+    const char *rcode = NULL, *xcode = NULL;
+    char host[256];
+
+    if (s == NULL)
+        return;
+    av_scan_now(t, idx);
+    if (s->skipped) {
+        av_skip(t, monitor);
+        return;
+    }
+    rp = &s->report;
+    verdict_sanitize(&detail, str_cstr(&rp->detail), rp->detail.len, 128);
+    switch (rp->result) {
     case AV_INFECTED:
         action = cfg->av_infected_action;
         rcode = "554", xcode = "5.7.0";
@@ -145,7 +166,7 @@ static void av_eom(struct txn *t, int idx, int monitor)
     case AV_UNSCANNABLE:
         action = cfg->av_unscannable_action;
         rcode = "554", xcode = "5.7.0";
-        str_addf(&reason, "Message could not be scanned (%s: %s)", av_reason_name(r.reason), str_cstr(&detail));
+        str_addf(&reason, "Message could not be scanned (%s: %s)", av_reason_name(rp->reason), str_cstr(&detail));
         break;
     case AV_ERROR:
         action = cfg->av_error_action;
@@ -161,20 +182,19 @@ static void av_eom(struct txn *t, int idx, int monitor)
         str_adds(&reason, "clean");
         break;
     }
-    verdict_add(&t->verdict, "av", av_result_name(r.result), (enum verdict_action) action, temporary, monitor,
+    verdict_add(&t->verdict, "av", av_result_name(rp->result), (enum verdict_action) action, temporary, monitor,
                 temporary ? "451" : rcode, temporary ? "4.7.1" : xcode, str_cstr(&reason));
     if (cfg->av_header) {
         str_addc(&hdr, ' ');
         av_engine_describe(&hdr);
-        str_addf(&hdr, " on %s; %s", core_hostname(cfg, host, sizeof(host)), av_result_name(r.result));
-        if (r.result == AV_INFECTED || r.result == AV_UNSCANNABLE)
+        str_addf(&hdr, " on %s; %s", core_hostname(cfg, host, sizeof(host)), av_result_name(rp->result));
+        if (rp->result == AV_INFECTED || rp->result == AV_UNSCANNABLE)
             str_addf(&hdr, " (%s)", str_cstr(&detail));
         txn_add_edit(t, TXN_EDIT_ADD, "X-Virus-Scanned", 0, str_cstr(&hdr));
     }
-    if (r.result != AV_CLEAN)
+    if (rp->result != AV_CLEAN)
         log_info("av: queue_id=%s result=%s detail=%s scan=%lldms", str_cstr(&t->queue_id),
-                 av_result_name(r.result), str_cstr(&detail), (long long) r.elapsed_ms);
-    av_report_free(&r);
+                 av_result_name(rp->result), str_cstr(&detail), (long long) rp->elapsed_ms);
     str_free(&reason);
     str_free(&hdr);
     str_free(&detail);
@@ -185,6 +205,8 @@ static void av_reset(struct txn *t, int idx)
     struct av_state *s = t->check_state[idx];
 
     av_buffer_free(&s->buf);
+    if (s->scanned)
+        av_report_free(&s->report);
     if (s->text) {
         av_text_free(s->text);
         mem_free(s->text);
@@ -198,6 +220,7 @@ const struct check check_av = {
     .mode = av_mode,
     .eoh = av_eoh,
     .body = av_body,
+    .eom_first = av_scan_now,
     .eom = av_eom,
     .reset = av_reset,
 };

@@ -291,6 +291,14 @@ void txn_eom(struct txn *t)
         txn_mail(t, "", "");
     if (!t->skip) {
         for (int i = 0; i < check_count; i++) {
+            int64_t t0 = clock_now_ms();
+
+            if (check_table[i]->eom_first && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+                check_table[i]->eom_first(t, i);
+                t->check_ms[i] += clock_now_ms() - t0;
+            }
+        }
+        for (int i = 0; i < check_count; i++) {
             int mode = check_table[i]->mode(t->cfg);
             int64_t t0 = clock_now_ms();
 
