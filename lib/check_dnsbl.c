@@ -4,7 +4,8 @@
  * At MAIL FROM the client address, its verified host name, the HELO name
  * and the MAIL FROM domain are looked up in every list configured for
  * them (all at once); at end of headers the From domain; the body's URL
- * hosts are extracted as it streams by and looked up at end of message.
+ * hosts are extracted as it streams by and looked up at end of message,
+ * before the virus scan, so that their answers arrive while it runs.
  * When the policy service serves the same Postfix, it looks up the
  * envelope identities at RCPT and hands the result over (lib/handoff.c):
  * they are not looked up twice, and what it already enforced is not done
@@ -33,6 +34,9 @@ struct dnsbl_state {
     struct uri_parser *uris;
     int want_uris;
     int await_policy;    /* the policy service looks up the envelope identities at RCPT */
+    int eom_started;     /* dnsbl_eom_first has run */
+    int handed;          /* h holds the policy service's results */
+    struct handoff_dnsbl h;
 };
 
 static int dnsbl_mode(const struct config *cfg)
@@ -131,6 +135,39 @@ static void dnsbl_body(struct txn *t, int idx, const unsigned char *data, ssize_
         uri_parser_feed(s->uris, (const char *) data, len);
 }
 
+/*
+ * End of message, before the scan: take the policy service's results for
+ * the envelope (or look the envelope up now if it has none) and start the
+ * URL hosts' lookups, so that their answers arrive while the scanner works.
+ */
+static void dnsbl_eom_first(struct txn *t, int idx)
+{
+    struct dnsbl_state *s = t->check_state[idx];
+
+    if (s == NULL || s->eom_started)
+        return;
+    s->eom_started = 1;
+    if (s->await_policy) {
+        /* The policy service looked the envelope identities up at RCPT: one evaluation. */
+        struct handoff_key k;
+        str addr = STR_INIT;
+
+        if (t->client_ip_valid)
+            cidr_addr_format(&t->client_ip, &addr);
+        k.client = str_cstr(&addr);
+        k.helo = str_cstr(&t->helo);
+        k.sender = str_cstr(&t->mail_from);
+        s->handed = handoff_take_dnsbl(&k, &s->h);
+        if (!s->handed)
+            dnsbl_envelope(t, s);
+        str_free(&addr);
+    }
+    if (s->uris) {
+        uri_parser_end(s->uris);
+        dnsbl_check_uris(s->check, s->uris);
+    }
+}
+
 /* End of message: collect, score, report. */
 static void dnsbl_eom(struct txn *t, int idx, int monitor)
 {
@@ -143,37 +180,21 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
     str text = STR_INIT, reason = STR_INIT, addr = STR_INIT;
     int64_t t0 = clock_now_ms();
     const char *result;
-    struct handoff_dnsbl h;
-    int handed = 0, score, local;
+    const struct handoff_dnsbl *hp;
+    int handed, score, local;
     enum dnsbl_level acted_level;
 
     if (s == NULL)
         return;
-    memset(&h, 0, sizeof(h));
-    if (s->await_policy) {
-        /* The policy service looked the envelope identities up at RCPT: one evaluation. */
-        struct handoff_key k;
-
-        if (t->client_ip_valid)
-            cidr_addr_format(&t->client_ip, &addr);
-        k.client = str_cstr(&addr);
-        k.helo = str_cstr(&t->helo);
-        k.sender = str_cstr(&t->mail_from);
-        handed = handoff_take_dnsbl(&k, &h);
-        if (!handed)
-            dnsbl_envelope(t, s);
-        str_reset(&addr);
-    }
-    if (s->uris) {
-        uri_parser_end(s->uris);
-        dnsbl_check_uris(s->check, s->uris);
-    }
+    dnsbl_eom_first(t, idx);
+    handed = s->handed;
+    hp = &s->h;
     r = dnsbl_check_collect(s->check, t0 + cfg->dns_timeout);
     t->dns_ms += clock_now_ms() - t0;
-    score = r->score + (handed ? h.result.score : 0);
+    score = r->score + (handed ? hp->result.score : 0);
     local = r->local;
-    if (handed && (h.result.local == DNSBL_LOCAL_ALLOW || (h.result.local == DNSBL_LOCAL_BLOCK && local == DNSBL_LOCAL_NONE)))
-        local = h.result.local;
+    if (handed && (hp->result.local == DNSBL_LOCAL_ALLOW || (hp->result.local == DNSBL_LOCAL_BLOCK && local == DNSBL_LOCAL_NONE)))
+        local = hp->result.local;
     th.tag = (int) cfg->dnsbl_tag_score;
     th.quarantine = (int) cfg->dnsbl_quarantine_score;
     th.reject = (int) cfg->dnsbl_reject_score;
@@ -183,8 +204,8 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
     else if (local == DNSBL_LOCAL_ALLOW)
         level = DNSBL_LEVEL_NONE;
     /* What the policy service already enforced at RCPT is not done twice. */
-    if (handed && h.acted) {
-        acted_level = dnsbl_score_level(h.result.score, &th);
+    if (handed && hp->acted) {
+        acted_level = dnsbl_score_level(hp->result.score, &th);
         if (level <= acted_level)
             level = DNSBL_LEVEL_NONE;
     }
@@ -192,7 +213,7 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
              : level == DNSBL_LEVEL_QUARANTINE ? VERDICT_QUARANTINE
              : level == DNSBL_LEVEL_TAG ? VERDICT_TAG : VERDICT_ACCEPT;
     if (handed) {
-        dnsbl_render(&h.result, &text, 0);
+        dnsbl_render(&hp->result, &text, 0);
         if (text.len && r->nhits)
             str_addc(&text, ' ');
     }
@@ -204,8 +225,8 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
     else
         str_addf(&reason, "Listed in DNS lists (score %d): %s", score, str_cstr(&text));
     result = local == DNSBL_LOCAL_BLOCK ? "local_block" : local == DNSBL_LOCAL_ALLOW ? "local_allow"
-             : (r->nhits || (handed && h.result.nhits)) ? "listed"
-             : (r->unknown || (handed && h.result.unknown)) ? "unknown" : "clean";
+             : (r->nhits || (handed && hp->result.nhits)) ? "listed"
+             : (r->unknown || (handed && hp->result.unknown)) ? "unknown" : "clean";
     verdict_add(&t->verdict, "dnsbl", result, (enum verdict_action) action, 0, monitor, "554", "5.7.1",
                 str_cstr(&reason));
     if (cfg->dnsbl_header && text.len) {
@@ -215,7 +236,7 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
         txn_add_edit(t, TXN_EDIT_ADD, "X-Rampart-DNSBL", 0, str_cstr(&v));
         str_free(&v);
     }
-    if (r->nhits || r->unknown || r->skipped || (handed && h.result.nhits)) {
+    if (r->nhits || r->unknown || r->skipped || (handed && hp->result.nhits)) {
         str l = STR_INIT;
 
         dnsbl_render_log(r, &l);
@@ -223,8 +244,6 @@ static void dnsbl_eom(struct txn *t, int idx, int monitor)
                  handed ? " (envelope from the policy service)" : "", str_cstr(&l));
         str_free(&l);
     }
-    if (handed)
-        handoff_dnsbl_clear(&h);
     str_free(&text);
     str_free(&reason);
     str_free(&addr);
@@ -235,6 +254,8 @@ static void dnsbl_reset(struct txn *t, int idx)
     struct dnsbl_state *s = t->check_state[idx];
 
     dnsbl_check_free(s->check);
+    if (s->handed)
+        handoff_dnsbl_clear(&s->h);
     uri_parser_free(s->uris);
     dnsbl_unref(s->lists);
     mem_free(s);
@@ -247,6 +268,7 @@ const struct check check_dnsbl = {
     .mail = dnsbl_mail,
     .eoh = dnsbl_eoh,
     .body = dnsbl_body,
+    .eom_first = dnsbl_eom_first,
     .eom = dnsbl_eom,
     .reset = dnsbl_reset,
 };

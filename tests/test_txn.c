@@ -474,6 +474,55 @@ static void test_scan_before_dns_waits(void **state)
     str_free(&order_lines);
 }
 
+/* How many lookups the fixture had answered when the scanner said it scans. */
+static int queries_at_scan = -1;
+
+static void queries_hook(int level, const char *line, void *arg)
+{
+    (void) level;
+    (void) arg;
+    if (strncmp(line, "av: queue_id= scanned whole", 27) == 0)
+        queries_at_scan = dns_fixture_queries(fixture);
+}
+
+/* The body's URL hosts are asked for before the scan starts, not after it. */
+static void test_uri_lookups_before_scan(void **state)
+{
+    struct txn t;
+    int before;
+    static const char body[] = "--b\r\nContent-Type: text/html\r\n\r\n<a href=\"http://spam.example/x\">x</a>\r\n"
+                               "--b\r\nContent-Type: application/octet-stream\r\n\r\nAAAA\r\n--b--\r\n";
+
+    (void) state;
+    use_config("authserv_id = mx.lab.example\nspf_mode = off\ndmarc_mode = off\n"
+               "dnsbl_sites = uri:uribl.test*5\nav_mode = monitor\nav_database_dir = /nonexistent/rampart-test-db\n");
+    dns_fixture_add(fixture, "spam.example.uribl.test", DNS_T_A, "127.0.0.2");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "client.example");
+    txn_set_helo(&t, "client.example");
+    txn_mail(&t, "<alice@example.org>", NULL);
+    txn_rcpt(&t, "<bob@example.net>");
+    txn_header(&t, "From", " alice@example.org", 18);
+    txn_header(&t, "MIME-Version", " 1.0", 4);
+    txn_header(&t, "Content-Type", " multipart/mixed; boundary=b", 28);
+    txn_eoh(&t);
+    txn_body(&t, (const unsigned char *) body, (ssize_t) strlen(body));
+    before = dns_fixture_queries(fixture);
+    queries_at_scan = -1;
+    log_set_level(LOG_LVL_DEBUG);
+    log_set_hook(queries_hook, NULL);
+    txn_eom(&t);
+    log_set_hook(NULL, NULL);
+    log_set_level(LOG_LVL_WARNING);
+    /* The URL host's lookup was made at end of message, and before the scan. */
+    assert_true(dns_fixture_queries(fixture) > before);
+    assert_int_equal(queries_at_scan, dns_fixture_queries(fixture));
+    /* and it counted: the host is listed. */
+    assert_non_null(find_edit(&t, TXN_EDIT_ADD, "X-Rampart-DNSBL"));
+    assert_non_null(strstr(find_edit(&t, TXN_EDIT_ADD, "X-Rampart-DNSBL")->value, "score=5; uribl.test"));
+    txn_free(&t);
+}
+
 /* SPF runs beside the SMTP dialogue: MAIL FROM does not wait for DNS. */
 static void test_spf_does_not_block_mail(void **state)
 {
@@ -529,6 +578,7 @@ int main(void)
         cmocka_unit_test_teardown(test_hostile_envelope, teardown),
         cmocka_unit_test_teardown(test_spf_does_not_block_mail, teardown),
         cmocka_unit_test_teardown(test_scan_before_dns_waits, teardown),
+        cmocka_unit_test_teardown(test_uri_lookups_before_scan, teardown),
         cmocka_unit_test(test_msg_split),
     };
 
