@@ -31,7 +31,10 @@
 #include "txn.h"
 #include "util.h"
 
-#define TXN_MAX_AR_REMOVE 100000
+/* Forged Authentication-Results fields one message may carry. Postfix reads
+   the header again for every field removed, so past this many the message is
+   refused rather than cleaned. */
+#define TXN_MAX_AR_REMOVE 1000
 
 void txn_init(struct txn *t)
 {
@@ -67,6 +70,8 @@ void txn_reset_message(struct txn *t)
     mem_free(t->ar_remove);
     t->ar_remove = NULL;
     t->n_ar_remove = 0;
+    t->ar_removed = 0;
+    t->ar_flood = 0;
     t->ar_seen = 0;
     mem_free(t->quarantine_reason);
     t->quarantine_reason = NULL;
@@ -175,9 +180,13 @@ void txn_header(struct txn *t, const char *name, const char *value, ssize_t valu
             host[sizeof(host) - 1] = '\0';
             id = host;
         }
-        if (authres_is_ours_or_bad(value, value_len, id) && t->n_ar_remove < TXN_MAX_AR_REMOVE) {
-            t->ar_remove = mem_realloc(t->ar_remove, (ssize_t) sizeof(int) * (t->n_ar_remove + 1));
-            t->ar_remove[t->n_ar_remove++] = t->ar_seen;
+        if (authres_is_ours_or_bad(value, value_len, id)) {
+            if (t->n_ar_remove < TXN_MAX_AR_REMOVE) {
+                t->ar_remove = mem_realloc(t->ar_remove, (ssize_t) sizeof(int) * (t->n_ar_remove + 1));
+                t->ar_remove[t->n_ar_remove++] = t->ar_seen;
+            } else {
+                t->ar_flood = 1;
+            }
         }
     }
     if (t->limit != TXN_LIMIT_NONE)
@@ -317,6 +326,9 @@ void txn_eom(struct txn *t)
         /* Limits protect rampart itself: they hold for trusted clients too. */
         check_limits.eom(t, 0, t->cfg->limits_mode == CHECK_MONITOR);
     }
+    if (t->ar_flood)
+        verdict_add(&t->verdict, "limits", "forged_authres", VERDICT_REJECT, 0, 0, "554", "5.7.1",
+                    "Too many forged Authentication-Results header fields");
     verdict_decide(&t->verdict);
     txn_count(t);
     metrics_observe_ms("message.ms", clock_now_ms() - t->mail_ms);
@@ -326,11 +338,13 @@ void txn_eom(struct txn *t)
         str_adds(&t->reply, w->reason);
         return;
     }
-    if (t->skip)
-        return;
-    /* Forged Authentication-Results go first, from the highest index down (Postfix renumbers). */
+    /* Forged Authentication-Results go first, from the highest index down (Postfix
+       renumbers), from mail that runs no checks too. */
     for (int i = t->n_ar_remove - 1; i >= 0; i--)
         txn_add_edit(t, TXN_EDIT_DELETE, "Authentication-Results", t->ar_remove[i], NULL);
+    t->ar_removed = t->n_ar_remove;
+    if (t->skip)
+        return;
     id = t->cfg->authserv_id;
     if (id[0] == '\0') {
         if (gethostname(host, sizeof(host)) != 0)
@@ -377,8 +391,8 @@ void txn_log(struct txn *t, int64_t total_ms)
         else
             log_line_add(&line, e->check, e->result);
     }
-    if (t->n_ar_remove)
-        log_line_addf(&line, "forged_ar_removed", "%d", t->n_ar_remove);
+    if (t->ar_removed)
+        log_line_addf(&line, "forged_ar_removed", "%d", t->ar_removed);
     log_line_add(&line, "action", verdict_action_name(t->verdict.action));
     if (w)
         log_line_add(&line, "reason", w->reason);

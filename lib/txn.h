@@ -57,6 +57,8 @@ struct txn {
     int ar_seen;                   /* Authentication-Results fields seen so far */
     int *ar_remove;                /* 1-based occurrences to remove */
     int n_ar_remove;
+    int ar_flood;                  /* more forged ones than can be removed: refuse */
+    int ar_removed;                /* removals queued at end of message (for the log) */
     int64_t body_bytes;
     enum txn_limit limit;
     int64_t mail_ms;               /* clock at MAIL FROM */

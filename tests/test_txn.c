@@ -145,6 +145,53 @@ static void test_forged_authres(void **state)
     assert_int_equal(t.edits[2].index, 2);
     assert_int_equal(t.edits[3].op, TXN_EDIT_INSERT);
     txn_free(&t);
+
+    /* Mail of an authenticated client runs no checks, and loses its forged results all the same. */
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "client.example");
+    txn_mail(&t, "<a@example.org>", "alice");
+    assert_true(t.skip);
+    txn_header(&t, "Authentication-Results", " mx.lab.example; dmarc=pass header.from=bank.example", 52);
+    txn_header(&t, "From", " a@bank.example", 15);
+    txn_eoh(&t);
+    txn_eom(&t);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    assert_int_equal(t.nedits, 1);
+    assert_int_equal(t.edits[0].op, TXN_EDIT_DELETE);
+    assert_int_equal(t.edits[0].index, 1);
+    assert_int_equal(t.ar_removed, 1);
+    txn_free(&t);
+}
+
+/* At most TXN_MAX_AR_REMOVE (1000) forged results are removed; past that the message is refused. */
+static void test_forged_authres_flood(void **state)
+{
+    (void) state;
+    use_config("authserv_id = mx.lab.example\nmax_header_count = 5000\n");
+    for (int n = 1000; n <= 1001; n++) {
+        struct txn t;
+
+        txn_init(&t);
+        txn_set_client(&t, "192.0.2.66", "client.example");
+        txn_mail(&t, "<a@example.org>", NULL);
+        for (int i = 0; i < n; i++)
+            txn_header(&t, "Authentication-Results", " mx.lab.example; spf=pass", 25);
+        txn_header(&t, "From", " a@example.org", 14);
+        txn_eoh(&t);
+        txn_eom(&t);
+        if (n == 1000) {
+            assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+            assert_int_equal(t.ar_removed, 1000);
+            assert_int_equal(t.edits[0].index, 1000);
+            assert_int_equal(t.edits[999].index, 1);
+        } else {
+            assert_int_equal(t.verdict.action, VERDICT_REJECT);
+            assert_string_equal(verdict_winner(&t.verdict)->rcode, "554");
+            assert_string_equal(str_cstr(&t.reply), "Too many forged Authentication-Results header fields");
+            assert_int_equal(t.nedits, 0);
+        }
+        txn_free(&t);
+    }
 }
 
 static void test_limits_reject(void **state)
@@ -569,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_plain_message, teardown),
         cmocka_unit_test_teardown(test_forged_authres, teardown),
+        cmocka_unit_test_teardown(test_forged_authres_flood, teardown),
         cmocka_unit_test_teardown(test_limits_reject, teardown),
         cmocka_unit_test_teardown(test_header_size_limit, teardown),
         cmocka_unit_test_teardown(test_limits_actions, teardown),
