@@ -99,6 +99,9 @@ static sfsistat milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     (void) sa;
     if (c == NULL)
         return SMFIS_TEMPFAIL;
+    /* Postfix names a client without a verified name "[address]", as Sendmail does. */
+    if (hostname == NULL || hostname[0] == '[')
+        hostname = "unknown";
     txn_set_client(&c->txn, smfi_getsymval(ctx, "{client_addr}"), hostname);
     if (c->txn.trusted)
         return SMFIS_ACCEPT;
