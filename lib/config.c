@@ -200,6 +200,20 @@ static const struct {
     { "dnsbl_sites", config_check_dnsbl_site },
 };
 
+/*
+ * ACTION parameters that take only some actions. The recipient rate limit
+ * answers for one recipient: discard would drop the whole message, and a
+ * hold or a header is the message's, not the recipient's.
+ */
+static const struct {
+    const char *param;
+    unsigned actions;            /* 1 << VERDICT_* */
+    const char *words;
+} config_action_subsets[] = {
+    { "policy_ratelimit_recipient_action", (1u << VERDICT_ACCEPT) | (1u << VERDICT_TEMPFAIL) | (1u << VERDICT_REJECT),
+      "for one recipient the action can only be accept, tempfail or reject" },
+};
+
 /* The words of an ENUM or ACTIONMAP parameter. */
 static const char *const *config_words(const struct config_param *p)
 {
@@ -397,6 +411,12 @@ static int config_store(struct config *c, const struct config_param *p, const ch
             str_adds(why, "expected accept, tag, quarantine, tempfail, discard or reject");
             return -1;
         }
+        for (size_t k = 0; k < NELEM(config_action_subsets); k++)
+            if (strcmp(config_action_subsets[k].param, p->name) == 0
+                && !(config_action_subsets[k].actions & (1u << i))) {
+                str_adds(why, config_action_subsets[k].words);
+                return -1;
+            }
         *(int *) slot = i;
         return 0;
     case CT_ENUM: {

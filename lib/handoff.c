@@ -9,6 +9,12 @@
  * the HELO name in lower case, the sender without angle brackets and with
  * its domain in lower case.
  *
+ * A result with a temporary error (an SPF temperror, a DNS list that did
+ * not answer) is not kept: the milter then computes it itself. For the DNS
+ * lists such a result also drops an earlier one under the same key, which
+ * would tell the milter that this transaction's lists were looked up (and
+ * perhaps acted upon) when they were not.
+ *
  * Results are deep-copied in and out; a DNS list result points into the
  * lists that produced it (zone names, entries), so the entry holds a
  * reference on them, and so does every copy handed out.
@@ -292,6 +298,22 @@ void handoff_put_dnsbl(const struct handoff_key *k, struct dnsbl *lists, unsigne
 
     if (lists == NULL || r == NULL)
         return;
+    if (r->unknown > 0) {
+        /*
+         * A list that did not answer may list the envelope: the milter
+         * looks it up itself, so an earlier transaction's result under
+         * this key must not stand in for it either.
+         */
+        pthread_mutex_lock(&ho.lock);
+        if ((e = ho_lookup(k)) != NULL && e->have_dnsbl) {
+            handoff_dnsbl_clear(&e->dnsbl);
+            e->have_dnsbl = 0;
+            if (!e->have_spf)
+                ho_remove(e);
+        }
+        pthread_mutex_unlock(&ho.lock);
+        return;
+    }
     h.lists = lists;
     h.kinds = kinds;
     h.acted = acted;

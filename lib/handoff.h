@@ -4,12 +4,11 @@
  * transaction (both listeners live in one rampartd).
  *
  * Both front doors see the client address, the HELO name and the envelope
- * sender (Postfix 3.7 gives the policy service no client port, so the port
- * cannot be part of the key), and SPF and the DNS lists of the client,
- * HELO and sender depend on nothing else. So (client, helo, sender) is the
- * key, and a result found under it is the result the milter would compute
- * itself, whichever connection computed it: parallel transactions with the
- * same key may share one entry. Lookups copy and leave the entry in place;
+ * sender, and SPF and the DNS lists of the client, HELO and sender depend
+ * on nothing else (not on the connection: the client port is left out on
+ * purpose). So (client, helo, sender) is the key, and a result found under
+ * it is the result the milter would compute itself, whichever connection
+ * computed it: parallel transactions with the same key may share one entry. Lookups copy and leave the entry in place;
  * entries expire after ttl and the table is bounded (oldest dropped first).
  *
  * The milter does not wait for the policy service: the policy request for
@@ -74,7 +73,10 @@ struct handoff_dnsbl {
 
 /*
  * Keep the DNS list result of a transaction (copied; lists is referenced
- * for as long as the entry lives). Nothing is kept if lists is NULL.
+ * for as long as the entry lives). Nothing is kept if lists is NULL; a
+ * result with unknown lists (r->unknown > 0: a timeout, a failure) is not
+ * kept and removes an earlier DNS list result under k, so that the milter
+ * looks the envelope up itself.
  */
 void handoff_put_dnsbl(const struct handoff_key *k, struct dnsbl *lists, unsigned kinds,
                        const struct dnsbl_result *r, int acted);

@@ -41,7 +41,9 @@ void policy_checks_shutdown(void);
  *   CONNECT       the client's DNS lists (ip, client_name)
  *   EHLO, HELO    the same and the HELO name's
  *   MAIL, RCPT, DATA   the transaction's checks, once per transaction
- *                 (Postfix's instance attribute; else client, HELO and
+ *                 (a MAIL request begins one; RCPT and DATA find it by
+ *                 Postfix's instance attribute, or take over the MAIL
+ *                 request's by client address and port, HELO and
  *                 sender): rate limits per client, network, sender and
  *                 SASL user, SPF, DNS lists, sender validation; the same
  *                 refusal for every recipient, a PREPEND or HOLD once

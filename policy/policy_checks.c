@@ -8,17 +8,22 @@
  * at restart; limits, windows, actions and modes at reload).
  *
  * One transaction, one evaluation. The transaction's checks run once, at
- * the first MAIL, RCPT or DATA request of a transaction, keyed by
- * Postfix's instance attribute (else client, HELO and sender), and their
- * outcome is kept for policy_cache_time: a refusal is repeated for every
+ * the first MAIL, RCPT or DATA request of a transaction, and their outcome
+ * is kept for policy_cache_time. A MAIL request (Postfix has not set the
+ * instance attribute yet) always begins a new transaction, filed under
+ * client address and port, HELO name and sender; the transaction's first
+ * RCPT or DATA request takes it over under Postfix's instance attribute,
+ * which keys every later request (pol_key). A refusal is repeated for every
  * recipient; a PREPEND or HOLD is given once, to the first recipient that
  * is not refused, because Postfix applies it to the message (a PREPEND
  * for every recipient would add the header once per recipient). A second
  * request for a transaction still being evaluated waits for it. SPF and
- * DNS list results also go to lib/handoff for the milter.
+ * DNS list results also go to lib/handoff for the milter (not those with a
+ * temporary error or an unknown list: the milter looks them up itself).
  *
  * Order: rate limits first (cheap, and a flood is deferred before it costs
- * DNS), counted once per transaction and only when within the limit; then
+ * DNS), counted once per transaction and only when within the limit, under
+ * "kind:identity" names (a sender's domain in lower case); then
  * the sender's and the DNS lists' lookups are started, SPF runs, and the
  * rest is collected, all against policy_check_timeout. The verdict engine
  * picks the strongest action among checks in enforce mode (monitor-mode
@@ -242,12 +247,42 @@ static uint64_t ptxn_hash(const char *s)
     return h;
 }
 
+/* The transaction under key, or NULL. Lock held. */
+static struct ptxn *ptxn_find(const char *key, uint64_t h)
+{
+    struct ptxn *e;
+
+    for (e = ps.bucket[h % PTXN_BUCKETS]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            break;
+    return e;
+}
+
+/* File a transaction under another key; its place in the expiry order stays. Lock held. */
+static void ptxn_rekey(struct ptxn *e, const char *key, uint64_t h)
+{
+    struct ptxn **pp = &ps.bucket[e->hash % PTXN_BUCKETS];
+
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    mem_free(e->key);
+    e->key = mem_strdup(key);
+    e->hash = h;
+    e->hnext = ps.bucket[h % PTXN_BUCKETS];
+    ps.bucket[h % PTXN_BUCKETS] = e;
+}
+
 /*
  * The transaction for key, referenced: *fresh set if this request must
- * evaluate it. A transaction another request is evaluating is waited for
- * (until the deadline).
+ * evaluate it. With renew, a transaction already under key is dropped
+ * and a new one begins. Otherwise, when nothing is under key, the
+ * transaction under adopt (if not NULL) is taken over and filed under
+ * key. A transaction another request is evaluating is waited for (until
+ * the deadline).
  */
-static struct ptxn *ptxn_begin(const char *key, int64_t ttl, int64_t deadline, int *fresh)
+static struct ptxn *ptxn_begin(const char *key, const char *adopt, int renew, int64_t ttl, int64_t deadline,
+                               int *fresh)
 {
     uint64_t h = ptxn_hash(key);
     int64_t now = clock_now_ms();
@@ -256,9 +291,13 @@ static struct ptxn *ptxn_begin(const char *key, int64_t ttl, int64_t deadline, i
     pthread_mutex_lock(&ps.lock);
     while (ps.head && ps.head->expires <= now)
         ptxn_unlink(ps.head);
-    for (e = ps.bucket[h % PTXN_BUCKETS]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            break;
+    e = ptxn_find(key, h);
+    if (e && renew) {
+        ptxn_unlink(e);
+        e = NULL;
+    }
+    if (e == NULL && adopt && (e = ptxn_find(adopt, ptxn_hash(adopt))) != NULL)
+        ptxn_rekey(e, key, h);
     if (e) {
         e->refs++;
         while (!e->done && clock_now_ms() < deadline) {
@@ -353,6 +392,19 @@ static const char *pol_strip(const char *s, str *buf)
 }
 
 /* ---------------------------------------------------------------- rate limits */
+
+/*
+ * An address as a counter's name: the domain (after the last '@') in lower
+ * case, the local part as it came (RFC 5321 leaves its case to the
+ * receiving host).
+ */
+static void pol_addr_key(const char *addr, str *out)
+{
+    const char *at = strrchr(addr, '@');
+
+    for (const char *p = addr; *p; p++)
+        str_addc(out, at && p > at ? ascii_tolower((unsigned char) *p) : *p);
+}
 
 /*
  * Count n events for one limit. Returns 1 if an enforced limit refused the
@@ -455,9 +507,14 @@ static int pol_limits(struct pol_ctx *c)
         str_free(&net);
         str_free(&ip);
     }
-    if (!refused && c->sender[0])
-        refused |= pol_limit(c, "sender", c->sender, cfg->policy_ratelimit_sender_limit,
+    if (!refused && c->sender[0]) {
+        str sender = STR_INIT;
+
+        pol_addr_key(c->sender, &sender);
+        refused |= pol_limit(c, "sender", str_cstr(&sender), cfg->policy_ratelimit_sender_limit,
                              cfg->policy_ratelimit_sender_window, cfg->policy_ratelimit_sender_action, 1, "messages");
+        str_free(&sender);
+    }
     if (!refused && c->sasl[0])
         refused |= pol_limit(c, "sasl", c->sasl, cfg->policy_ratelimit_sasl_limit, cfg->policy_ratelimit_sasl_window,
                              cfg->policy_ratelimit_sasl_action, 1, "messages");
@@ -569,6 +626,56 @@ static void pol_dnsbl_start(struct pol_ctx *c, struct pol_dnsbl *d, int helo, in
     }
 }
 
+/*
+ * Append to why what matched: the identities with a local block file hit
+ * for DNSBL_LOCAL_BLOCK, else those whose DNS hits add to the score, each
+ * once, as "client [192.0.2.1]", "HELO name h.example and sender domain
+ * s.example"; the client when none did. Returns how many were named.
+ */
+static int pol_dnsbl_what(const struct pol_ctx *c, const struct dnsbl_result *r, enum dnsbl_local local, str *why)
+{
+    static const struct {
+        unsigned kind;
+        const char *name;
+    } kinds[] = {
+        { DNSBL_IP, "client" }, { DNSBL_CLIENT_NAME, "client name" }, { DNSBL_HELO, "HELO name" },
+        { DNSBL_MAILFROM, "sender domain" },
+    };
+    const struct dnsbl_hit *named[8];
+    int n = 0;
+
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        for (int i = 0; i < r->nhits && n < (int) (sizeof(named) / sizeof(named[0])); i++) {
+            const struct dnsbl_hit *h = &r->hits[i];
+            int dup = 0;
+
+            if (h->kind != kinds[k].kind || h->local != local || (local == DNSBL_LOCAL_NONE && h->weight <= 0))
+                continue;
+            for (int j = 0; j < n; j++)
+                dup |= named[j]->kind == h->kind && strcmp(named[j]->identity, h->identity) == 0;
+            if (!dup)
+                named[n++] = h;
+        }
+    if (n == 0) {
+        str_addf(why, "client [%s]", c->client);
+        return 1;
+    }
+    for (int j = 0; j < n; j++) {
+        size_t k = 0;
+
+        while (kinds[k].kind != named[j]->kind)
+            k++;
+        if (j > 0)
+            str_adds(why, j == n - 1 ? " and " : ", ");
+        /* The client as Postfix gave it, the way its own replies name it. */
+        if (named[j]->kind == DNSBL_IP)
+            str_addf(why, "client [%s]", c->client);
+        else
+            str_addf(why, "%s %s", kinds[k].name, named[j]->identity);
+    }
+    return n;
+}
+
 /* Collect, score, hand over (for a whole transaction). */
 static void pol_dnsbl_finish(struct pol_ctx *c, struct pol_dnsbl *d, int handoff)
 {
@@ -576,7 +683,7 @@ static void pol_dnsbl_finish(struct pol_ctx *c, struct pol_dnsbl *d, int handoff
     const struct dnsbl_result *r;
     struct dnsbl_thresholds th;
     enum dnsbl_level level;
-    int monitor = cfg->policy_dnsbl_mode == CHECK_MONITOR;
+    int monitor = cfg->policy_dnsbl_mode == CHECK_MONITOR, named;
     enum verdict_action action = VERDICT_ACCEPT;
     str why = STR_INIT, hits = STR_INIT;
 
@@ -600,11 +707,14 @@ static void pol_dnsbl_finish(struct pol_ctx *c, struct pol_dnsbl *d, int handoff
     case DNSBL_LEVEL_TAG: action = VERDICT_TAG; break;
     case DNSBL_LEVEL_NONE: break;
     }
-    if (r->local == DNSBL_LOCAL_BLOCK)
-        str_addf(&why, "Service unavailable; client [%s] is blocked locally", c->client);
-    else
-        str_addf(&why, "Service unavailable; client [%s] is listed: %s", c->client,
-                 hits.len ? str_cstr(&hits) : "score");
+    str_adds(&why, "Service unavailable; ");
+    if (r->local == DNSBL_LOCAL_BLOCK) {
+        named = pol_dnsbl_what(c, r, DNSBL_LOCAL_BLOCK, &why);
+        str_addf(&why, " %s blocked locally", named > 1 ? "are" : "is");
+    } else {
+        named = pol_dnsbl_what(c, r, DNSBL_LOCAL_NONE, &why);
+        str_addf(&why, " %s listed: %s", named > 1 ? "are" : "is", hits.len ? str_cstr(&hits) : "score");
+    }
     /* The same result words as the milter's DNS list check. */
     verdict_add(&c->v, "dnsbl",
                 r->local == DNSBL_LOCAL_BLOCK ? "local_block" : r->local == DNSBL_LOCAL_ALLOW ? "local_allow"
@@ -885,15 +995,37 @@ static void pol_early(struct pol_ctx *c, int helo, str *action)
     str_free(&once);
 }
 
-/* The transaction's key: Postfix's instance, else client, HELO and sender. */
-static void pol_key(const struct pol_ctx *c, str *key)
+/*
+ * The connection's key: client address and port, HELO name and sender.
+ * It tells one connection's transaction from another's, not one
+ * transaction from the next on the same connection (see pol_key).
+ */
+static void pol_conn_key(const struct pol_ctx *c, str *key)
+{
+    str_addf(key, "c:%s\n%s\n%s\n%s", c->client, policy_attr(c->req, "client_port"), c->helo, c->sender);
+}
+
+/*
+ * The transaction's key, and the key of one it may take over (left
+ * empty if none). Postfix sets instance only once the MAIL restrictions
+ * have passed, so a MAIL request has none: it always begins a new
+ * transaction (the next MAIL on a connection is the next message), filed
+ * under the connection's key. The first RCPT or DATA request with an
+ * instance takes that evaluation over (same client, port, HELO and
+ * sender): the MAIL answer already carried its action, counts and header.
+ * A RCPT or DATA request without an instance (no Postfix sends one)
+ * shares the connection's.
+ */
+static void pol_key(const struct pol_ctx *c, int mail, str *key, str *adopt)
 {
     const char *instance = policy_attr(c->req, "instance");
 
-    if (instance[0])
+    if (mail || instance[0] == '\0') {
+        pol_conn_key(c, key);
+    } else {
         str_addf(key, "i:%s", instance);
-    else
-        str_addf(key, "e:%s\n%s\n%s", c->client, c->helo, c->sender);
+        pol_conn_key(c, adopt);
+    }
 }
 
 void policy_decide(const struct policy_request *req, str *action, struct log_line *line)
@@ -919,12 +1051,13 @@ void policy_decide(const struct policy_request *req, str *action, struct log_lin
         pol_early(&c, 1, action);
     } else if (ascii_casecmp(state, "MAIL") == 0 || ascii_casecmp(state, "RCPT") == 0
                || ascii_casecmp(state, "DATA") == 0) {
-        str key = STR_INIT, reply = STR_INIT;
+        str key = STR_INIT, adopt = STR_INIT, reply = STR_INIT;
+        int mail = ascii_casecmp(state, "MAIL") == 0, fresh;
         struct ptxn *t;
-        int fresh;
 
-        pol_key(&c, &key);
-        t = ptxn_begin(str_cstr(&key), cfg->policy_cache_time, c.deadline, &fresh);
+        pol_key(&c, mail, &key, &adopt);
+        t = ptxn_begin(str_cstr(&key), adopt.len ? str_cstr(&adopt) : NULL, mail, cfg->policy_cache_time,
+                       c.deadline, &fresh);
         if (fresh) {
             str refuse = STR_INIT, once = STR_INIT;
 
@@ -966,6 +1099,7 @@ void policy_decide(const struct policy_request *req, str *action, struct log_lin
         str_adds(action, reply.len ? str_cstr(&reply) : "DUNNO");
         ptxn_release(t);
         str_free(&key);
+        str_free(&adopt);
         str_free(&reply);
         if (cached)
             log_line_add(line, "cached", "yes");

@@ -2,9 +2,11 @@
  * test_handoff.c - results handed from the policy service to the milter:
  * key normalisation (address spellings, case, brackets), copies, no
  * temporary errors, expiry, the bound, DNS list results that outlive their
- * lists' last other reference, threads; and the milter's SPF check taking
- * the policy service's result (no DNS asked; an enforced result reported,
- * not acted upon again; evaluated at end of message when nothing came).
+ * lists' last other reference, no DNS list result with an unknown list,
+ * threads; the milter's SPF check taking the policy service's result (no
+ * DNS asked; an enforced result reported, not acted upon again; evaluated
+ * at end of message when nothing came); and the milter's DNS lists looked
+ * up at end of message when the policy service's had an unknown list.
  */
 #include "config.h"
 
@@ -183,6 +185,63 @@ static void test_dnsbl(void **state)
     str_free(&err);
 }
 
+/*
+ * A result with an unknown list is not kept, and takes an earlier result
+ * under the same key away (the SPF result stays).
+ */
+static void test_dnsbl_unknown_not_kept(void **state)
+{
+    const char *sites[] = { "bl.test*3" };
+    struct dnsbl_options o = { .sites = sites, .n_sites = 1 };
+    struct dns_resolver *r = dns_fixture_new();
+    str err = STR_INIT;
+    struct dnsbl *d = dnsbl_new(&o, &err);
+    struct dnsbl_check *clean, *failed;
+    const struct dnsbl_result *ok, *unknown;
+    struct handoff_key k = { "192.0.2.66", "h.example", "a@b.example" };
+    struct handoff_dnsbl h;
+    struct spf_result mf, o1, o2;
+    int have_helo, acted;
+
+    (void) state;
+    assert_non_null(d);
+    dns_fixture_add(r, "66.2.0.192.bl.test", DNS_T_A, "127.0.0.2");
+    dns_fixture_fail(r, "77.2.0.192.bl.test", DNS_T_A, DNS_TEMPFAIL, 0);
+    clean = dnsbl_check_new(d, r);
+    dnsbl_check_ip(clean, "192.0.2.66");
+    ok = dnsbl_check_collect(clean, 0);
+    assert_int_equal(ok->unknown, 0);
+    failed = dnsbl_check_new(d, r);
+    dnsbl_check_ip(failed, "192.0.2.77");
+    unknown = dnsbl_check_collect(failed, 0);
+    assert_int_equal(unknown->unknown, 1);
+    /* Alone: nothing kept. */
+    handoff_put_dnsbl(&k, d, DNSBL_IP, unknown, 1);
+    assert_int_equal(handoff_take_dnsbl(&k, &h), 0);
+    assert_int_equal(handoff_count(), 0);
+    /* After a complete result: that one goes too. */
+    handoff_put_dnsbl(&k, d, DNSBL_IP, ok, 1);
+    assert_int_equal(handoff_take_dnsbl(&k, &h), 1);
+    handoff_dnsbl_clear(&h);
+    handoff_put_dnsbl(&k, d, DNSBL_IP, unknown, 1);
+    assert_int_equal(handoff_take_dnsbl(&k, &h), 0);
+    assert_int_equal(handoff_count(), 0);
+    /* An SPF result under the same key stays. */
+    spf_make(&mf, SPF_STATUS_PASS, "b.example");
+    handoff_put_spf(&k, &mf, NULL, 0);
+    spf_result_free(&mf);
+    handoff_put_dnsbl(&k, d, DNSBL_IP, ok, 1);
+    handoff_put_dnsbl(&k, d, DNSBL_IP, unknown, 1);
+    assert_int_equal(handoff_take_dnsbl(&k, &h), 0);
+    assert_int_equal(handoff_take_spf(&k, &o1, &o2, &have_helo, &acted), 1);
+    spf_result_free(&o1);
+    dnsbl_check_free(clean);
+    dnsbl_check_free(failed);
+    dnsbl_unref(d);
+    dns_resolver_free(r);
+    str_free(&err);
+}
+
 /* Many threads writing and reading the same and different keys. */
 static void *worker(void *arg)
 {
@@ -340,6 +399,40 @@ static void test_milter_takes_result(void **state)
     txn_free(&t);
 }
 
+/*
+ * The policy service's DNS lists timed out at RCPT: nothing is handed
+ * over, and the milter looks the envelope up itself and finds the listing.
+ */
+static void test_milter_dnsbl_after_unknown(void **state)
+{
+    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example" };
+    struct dns_resolver *failing = dns_fixture_new();
+    struct dnsbl *lists;
+    struct dnsbl_check *c;
+    const struct dnsbl_result *r;
+    struct txn t;
+
+    (void) state;
+    use_config("policy_listen = inet:127.0.0.1:10045\npolicy_dnsbl_mode = enforce\ndnsbl_sites = bl.test*3\n");
+    dns_fixture_add(fixture, "66.100.51.198.bl.test", DNS_T_A, "127.0.0.2");
+    dns_fixture_fail(failing, "66.100.51.198.bl.test", DNS_T_A, DNS_TEMPFAIL, 0);
+    lists = core_dnsbl();
+    assert_non_null(lists);
+    c = dnsbl_check_new(lists, failing);
+    dnsbl_check_ip(c, "198.51.100.66");
+    r = dnsbl_check_collect(c, 0);
+    assert_int_equal(r->unknown, 1);
+    handoff_put_dnsbl(&k, lists, DNSBL_IP | DNSBL_HELO | DNSBL_MAILFROM, r, 1);
+    message(&t);
+    assert_non_null(entry(&t, "dnsbl"));
+    assert_string_equal(entry(&t, "dnsbl")->result, "listed");
+    assert_int_equal(t.verdict.action, VERDICT_REJECT);
+    txn_free(&t);
+    dnsbl_check_free(c);
+    dnsbl_unref(lists);
+    dns_resolver_free(failing);
+}
+
 static void test_expect(void **state)
 {
     struct config *c = config_defaults();
@@ -364,9 +457,11 @@ int main(void)
         cmocka_unit_test_setup(test_spf_temperror_not_kept, reset),
         cmocka_unit_test_setup(test_expiry_and_bound, reset),
         cmocka_unit_test_setup(test_dnsbl, reset),
+        cmocka_unit_test_setup(test_dnsbl_unknown_not_kept, reset),
         cmocka_unit_test_setup(test_threads, reset),
         cmocka_unit_test_setup(test_expect, reset),
         cmocka_unit_test_setup_teardown(test_milter_takes_result, reset, pipeline_teardown),
+        cmocka_unit_test_setup_teardown(test_milter_dnsbl_after_unknown, reset, pipeline_teardown),
     };
 
     log_set_level(LOG_LVL_WARNING);

@@ -2,8 +2,11 @@
  * test_policy.c - the policy service: request parsing with its limits; the
  * decisions (a table of requests against the DNS fixture: SPF, DNS lists,
  * sender validation, disposable domains, rate limits, each in enforce and
- * monitor mode, every protocol state, once per transaction, the handoff to
- * the milter, Redis down, the control commands); and the listener end to
+ * monitor mode, every protocol state, once per transaction whether asked
+ * at MAIL, RCPT or both, the handoff to the milter (none with an unknown
+ * DNS list), replies naming what a DNS list matched, sender counters by
+ * lower-case domain, the recipient limit's actions, Redis down, the
+ * control commands); and the listener end to
  * end on a unix socket (several requests per connection, CRLF, an oversize
  * request, a 10 MB attribute, a half request that stalls, junk, unknown
  * attributes, 2000 idle connections against a limit of 100, the idle
@@ -134,6 +137,10 @@ static int decide_setup(void **state)
     dns_fixture_add(fixture, "mailinator.example", DNS_T_MX, "10 mx.mailinator.example");
     dns_fixture_add(fixture, "66.2.0.192.bl.test", DNS_T_A, "127.0.0.2");
     dns_fixture_add(fixture, "99.100.51.198.bl.test", DNS_T_A, "127.0.0.4");
+    dns_fixture_add(fixture, "bad.helo.example.dbl.test", DNS_T_A, "127.0.0.2");
+    dns_fixture_add(fixture, "spam.example.dbl.test", DNS_T_A, "127.0.0.2");
+    dns_fixture_add(fixture, "spam.example", DNS_T_MX, "10 mail.sender.example");
+    dns_fixture_fail(fixture, "77.2.0.192.bl.test", DNS_T_A, DNS_TEMPFAIL, 0);
     return 0;
 }
 
@@ -363,9 +370,201 @@ static void test_decide_once(void **state)
     /* A refusal is repeated for every recipient. */
     assert_non_null(strstr(ask("instance=o3;sender=bad..x@sender.example", &action, &logtext), "REJECT 5.1.7"));
     assert_non_null(strstr(ask("instance=o3;sender=bad..x@sender.example", &action, &logtext), "REJECT 5.1.7"));
-    /* Without an instance: client, HELO and sender. */
-    assert_non_null(strstr(ask("instance=;sender=carol@sender.example", &action, &logtext), "PREPEND"));
-    assert_string_equal(ask("instance=;sender=carol@sender.example", &action, &logtext), "DUNNO");
+    str_free(&action);
+    str_free(&logtext);
+}
+
+/* The sender rate-limit counter's value, or -1. */
+static long sender_count(const char *sender)
+{
+    str cmd = STR_INIT, out = STR_INIT;
+    long n = -1;
+    const char *p;
+
+    str_addf(&cmd, "ratelimit list sender:%s", sender);
+    policy_control_command(str_cstr(&cmd), &out);
+    if ((p = strstr(str_cstr(&out), " ")) != NULL)
+        n = strtol(p + 1, NULL, 10);
+    str_free(&cmd);
+    str_free(&out);
+    return n;
+}
+
+/*
+ * A MAIL request has no instance (Postfix sets it after the MAIL
+ * restrictions): every MAIL begins a transaction, and the RCPT requests of
+ * the same transaction take its evaluation over.
+ */
+static void test_decide_mail_state(void **state)
+{
+    static const char mail0[] = "protocol_state=MAIL;recipient=;instance=;client_port=40000";
+    static const char mail1[] = "protocol_state=MAIL;recipient=;instance=;client_port=40001";
+    static const char mail2[] = "protocol_state=MAIL;recipient=;instance=;client_port=40002";
+    str action = STR_INIT, logtext = STR_INIT, cmd = STR_INIT;
+
+    (void) state;
+    use_config("policy_spf_mode = enforce\npolicy_sender_mode = off\npolicy_ratelimit_sender_limit = 100\n");
+    /* Called at MAIL only: two messages on one connection, two evaluations, two headers, two counts. */
+    assert_non_null(strstr(ask(mail0, &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_null(strstr(str_cstr(&logtext), "cached=yes"));
+    assert_non_null(strstr(ask(mail0, &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_null(strstr(str_cstr(&logtext), "cached=yes"));
+    assert_int_equal(sender_count("alice@sender.example"), 2);
+    /* Called at MAIL and RCPT: the RCPT requests reuse the MAIL request's evaluation. */
+    assert_non_null(strstr(ask(mail1, &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_string_equal(ask("instance=m1;client_port=40001;recipient=r1@rcpt.example", &action, &logtext), "DUNNO");
+    assert_non_null(strstr(str_cstr(&logtext), "cached=yes"));
+    assert_non_null(strstr(str_cstr(&logtext), "spf=pass"));
+    assert_string_equal(ask("instance=m1;client_port=40001;recipient=r2@rcpt.example", &action, &logtext), "DUNNO");
+    assert_string_equal(ask("instance=m1;client_port=40001;protocol_state=DATA;recipient=", &action, &logtext),
+                        "DUNNO");
+    assert_int_equal(sender_count("alice@sender.example"), 3);
+    /* The next message on that connection is a new transaction. */
+    assert_non_null(strstr(ask(mail1, &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_string_equal(ask("instance=m2;client_port=40001", &action, &logtext), "DUNNO");
+    assert_int_equal(sender_count("alice@sender.example"), 4);
+    /* Another connection (another port) takes nothing over: its own evaluation. */
+    assert_non_null(strstr(ask(mail2, &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_non_null(strstr(ask("instance=m3;client_port=40003", &action, &logtext), "PREPEND Received-SPF: pass"));
+    assert_int_equal(sender_count("alice@sender.example"), 6);
+    /* ... and neither does a RCPT with another sender on the same connection. */
+    assert_non_null(strstr(ask("instance=m4;client_port=40002;sender=bob@sender.example", &action, &logtext),
+                           "PREPEND Received-SPF: pass"));
+    /* A deferral at MAIL does not stick to the next message. */
+    use_config("policy_spf_mode = off\npolicy_sender_mode = off\npolicy_ratelimit_sender_limit = 1\n");
+    assert_string_equal(ask(mail0, &action, &logtext), "DUNNO");
+    assert_true(strncmp(ask(mail0, &action, &logtext), "DEFER 4.7.1", 11) == 0);
+    policy_control_command("ratelimit reset sender:*", &cmd);
+    assert_string_equal(str_cstr(&cmd), "reset 1\n");
+    assert_string_equal(ask(mail0, &action, &logtext), "DUNNO");
+    str_free(&action);
+    str_free(&logtext);
+    str_free(&cmd);
+}
+
+/* The DNS lists' reply names what they matched. */
+static void test_decide_dnsbl_names(void **state)
+{
+    char block[64];
+    str action = STR_INIT, logtext = STR_INIT, cfg = STR_INIT;
+    FILE *f;
+
+    (void) state;
+    use_config("policy_dnsbl_mode = enforce\npolicy_spf_mode = off\npolicy_sender_mode = off\n"
+               "dnsbl_sites = helo:dbl.test*3\n");
+    assert_string_equal(ask("instance=n1;helo_name=bad.helo.example", &action, &logtext),
+                        "REJECT 5.7.1 Service unavailable; HELO name bad.helo.example is listed: "
+                        "dbl.test:helo=127.0.0.2(+3)");
+    use_config("policy_dnsbl_mode = enforce\npolicy_spf_mode = off\npolicy_sender_mode = off\n"
+               "dnsbl_sites = mailfrom:dbl.test*3\n");
+    assert_string_equal(ask("instance=n2;sender=x@spam.example", &action, &logtext),
+                        "REJECT 5.7.1 Service unavailable; sender domain spam.example is listed: "
+                        "dbl.test:mailfrom=127.0.0.2(+3)");
+    use_config("policy_dnsbl_mode = enforce\npolicy_spf_mode = off\npolicy_sender_mode = off\n"
+               "dnsbl_sites = bl.test*2, helo:dbl.test*2\n");
+    assert_string_equal(ask("instance=n3;client_address=192.0.2.66;helo_name=bad.helo.example", &action, &logtext),
+                        "REJECT 5.7.1 Service unavailable; client [192.0.2.66] and HELO name bad.helo.example "
+                        "are listed: bl.test=127.0.0.2(+2) dbl.test:helo=127.0.0.2(+2)");
+    /* At HELO the same. */
+    assert_true(strncmp(ask("protocol_state=EHLO;instance=;sender=;client_address=192.0.2.66;"
+                            "helo_name=bad.helo.example", &action, &logtext),
+                        "REJECT 5.7.1 Service unavailable; client [192.0.2.66] and HELO name bad.helo.example "
+                        "are listed", 91) == 0);
+    /* A local block file. */
+    snprintf(block, sizeof(block), "/tmp/rampart-policy-block-%ld", (long) getpid());
+    f = fopen(block, "w");
+    assert_non_null(f);
+    fputs("blocked.helo.example\n", f);
+    fclose(f);
+    str_addf(&cfg, "policy_dnsbl_mode = enforce\npolicy_spf_mode = off\npolicy_sender_mode = off\n"
+             "dnsbl_sites = bl.test*3\ndnsbl_local_block = helo:%s\n", block);
+    use_config(str_cstr(&cfg));
+    assert_string_equal(ask("instance=n4;helo_name=blocked.helo.example", &action, &logtext),
+                        "REJECT 5.7.1 Service unavailable; HELO name blocked.helo.example is blocked locally");
+    unlink(block);
+    str_free(&action);
+    str_free(&logtext);
+    str_free(&cfg);
+}
+
+/* A DNS list that did not answer: nothing handed to the milter, nor an earlier result under the same key. */
+static void test_decide_dnsbl_unknown(void **state)
+{
+    str action = STR_INIT, logtext = STR_INIT;
+    struct handoff_key k = { "192.0.2.77", "mail.sender.example", "alice@sender.example" };
+    struct handoff_dnsbl h;
+
+    (void) state;
+    use_config("policy_dnsbl_mode = enforce\npolicy_spf_mode = off\npolicy_sender_mode = off\n"
+               "dnsbl_sites = bl.test*3\n");
+    handoff_flush();
+    /* A clean answer for 192.0.2.10 is handed over. */
+    assert_string_equal(ask("instance=u1", &action, &logtext), "DUNNO");
+    assert_int_equal(handoff_take_dnsbl(&(struct handoff_key) { "192.0.2.10", "mail.sender.example",
+                                                                "alice@sender.example" }, &h), 1);
+    handoff_dnsbl_clear(&h);
+    /* bl.test fails for 192.0.2.77: unknown, not handed over. */
+    assert_string_equal(ask("instance=u2;client_address=192.0.2.77", &action, &logtext), "DUNNO");
+    assert_non_null(strstr(str_cstr(&logtext), "dnsbl=unknown"));
+    assert_int_equal(handoff_take_dnsbl(&k, &h), 0);
+    str_free(&action);
+    str_free(&logtext);
+}
+
+/* The recipient limit takes only the actions that answer for one recipient. */
+static void test_recipient_action(void **state)
+{
+    static const char *const bad[] = { "discard", "quarantine", "tag" };
+    static const char *const good[] = { "tempfail", "reject", "accept" };
+    char path[] = "/tmp/rampart-policy-conf-XXXXXX";
+    str err = STR_INIT, want = STR_INIT, action = STR_INIT, logtext = STR_INIT;
+    struct config *c;
+    int fd;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + sizeof(good) / sizeof(good[0]); i++) {
+        int ok = i >= sizeof(bad) / sizeof(bad[0]);
+        const char *a = ok ? good[i - sizeof(bad) / sizeof(bad[0])] : bad[i];
+        FILE *f;
+
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        f = fdopen(fd, "w");
+        assert_non_null(f);
+        fprintf(f, "# rate limits\npolicy_ratelimit_client_action = discard\n"
+                   "policy_ratelimit_recipient_action = %s\n", a);
+        fclose(f);
+        str_reset(&err);
+        c = config_load(path, &err);
+        if (ok) {
+            if (c == NULL)
+                fail_msg("%s: %s", a, str_cstr(&err));
+            config_unref(c);
+        } else {
+            assert_null(c);
+            str_reset(&want);
+            str_addf(&want, "%s:3: policy_ratelimit_recipient_action: for one recipient the action can only be "
+                     "accept, tempfail or reject\n", path);
+            assert_string_equal(str_cstr(&err), str_cstr(&want));
+        }
+        unlink(path);
+        memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    }
+    /* reject refuses that recipient only; the next message's first recipient still gets through. */
+    use_config("policy_spf_mode = off\npolicy_sender_mode = off\npolicy_ratelimit_recipient_limit = 1\n"
+               "policy_ratelimit_recipient_action = reject\n");
+    assert_string_equal(ask("instance=ra1;recipient=a@x.example", &action, &logtext), "DUNNO");
+    assert_string_equal(ask("instance=ra1;recipient=b@x.example", &action, &logtext),
+                        "REJECT 5.7.1 Rate limit reached for recipient 192.0.2.10: 1 recipients per 1h, "
+                        "try again later");
+    /* accept: logged, not refused. */
+    use_config("policy_spf_mode = off\npolicy_sender_mode = off\npolicy_ratelimit_recipient_limit = 1\n"
+               "policy_ratelimit_recipient_action = accept\n");
+    assert_string_equal(ask("instance=ra2;recipient=c@x.example", &action, &logtext), "DUNNO");
+    assert_string_equal(ask("instance=ra2;recipient=d@x.example", &action, &logtext), "DUNNO");
+    assert_non_null(strstr(str_cstr(&logtext), "recipient:192.0.2.10=1/1(over"));
+    str_free(&err);
+    str_free(&want);
     str_free(&action);
     str_free(&logtext);
 }
@@ -443,6 +642,19 @@ static void test_decide_limits(void **state)
     assert_non_null(strstr(ask("instance=r1;recipient=c@x.example", &action, &logtext),
                            "DEFER 4.7.1 Rate limit reached for recipient 192.0.2.10: 2 recipients per 1h"));
     assert_non_null(strstr(ask("instance=r2;recipient=d@x.example", &action, &logtext), "DEFER 4.7.1"));
+    /* A sender's domain in any case is one counter; its local part is not folded. */
+    use_config("policy_spf_mode = off\npolicy_sender_mode = off\npolicy_ratelimit_sender_limit = 1\n");
+    assert_string_equal(ask("instance=q1;sender=q@ok.test", &action, &logtext), "DUNNO");
+    assert_string_equal(ask("instance=q2;sender=q@OK.test", &action, &logtext),
+                        "DEFER 4.7.1 Rate limit reached for sender q@ok.test: 1 messages per 1h, try again later");
+    assert_string_equal(ask("instance=q3;sender=<q@Ok.Test>", &action, &logtext),
+                        "DEFER 4.7.1 Rate limit reached for sender q@ok.test: 1 messages per 1h, try again later");
+    assert_string_equal(ask("instance=q4;sender=Q@ok.test", &action, &logtext), "DUNNO");
+    str_reset(&cmd);
+    policy_control_command("ratelimit list sender:*", &cmd);
+    assert_non_null(strstr(str_cstr(&cmd), "sender:q@ok.test 1 per 1h\n"));
+    assert_non_null(strstr(str_cstr(&cmd), "sender:Q@ok.test 1 per 1h\n"));
+    assert_null(strstr(str_cstr(&cmd), "OK"));
     str_free(&action);
     str_free(&logtext);
     str_free(&cmd);
@@ -757,6 +969,10 @@ int main(void)
         cmocka_unit_test(test_decide_table),
         cmocka_unit_test(test_decide_once),
         cmocka_unit_test(test_decide_limits),
+        cmocka_unit_test(test_decide_mail_state),
+        cmocka_unit_test(test_decide_dnsbl_names),
+        cmocka_unit_test(test_decide_dnsbl_unknown),
+        cmocka_unit_test(test_recipient_action),
     };
     const struct CMUnitTest server_tests[] = {
         cmocka_unit_test(test_server_requests),
