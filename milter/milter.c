@@ -45,9 +45,33 @@ struct milter_conn {
     struct txn txn;
 };
 
-static int milter_active;
+static int milter_active;        /* open sessions */
+static int milter_busy;          /* callbacks running */
+static int milter_stopping;      /* set by milter_drain: callbacks touch nothing more */
 static pthread_mutex_t milter_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t milter_idle = PTHREAD_COND_INITIALIZER;
+
+/* Enter a callback that uses the core; 0 once rampartd is stopping, when the
+   core may be gone: the callback must then return at once. */
+static int milter_enter(void)
+{
+    int ok;
+
+    pthread_mutex_lock(&milter_lock);
+    ok = !milter_stopping;
+    if (ok)
+        milter_busy++;
+    pthread_mutex_unlock(&milter_lock);
+    return ok;
+}
+
+static void milter_leave(void)
+{
+    pthread_mutex_lock(&milter_lock);
+    if (--milter_busy == 0 && milter_stopping)
+        pthread_cond_broadcast(&milter_idle);
+    pthread_mutex_unlock(&milter_lock);
+}
 static char *milter_unix_path;
 
 /* What a stage returns when it has nothing to say. */
@@ -96,16 +120,19 @@ static sfsistat milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    sfsistat rc = SMFIS_CONTINUE;
+
     (void) sa;
-    if (c == NULL)
+    if (c == NULL || !milter_enter())
         return SMFIS_TEMPFAIL;
     /* Postfix names a client without a verified name "[address]", as Sendmail does. */
     if (hostname == NULL || hostname[0] == '[')
         hostname = "unknown";
     txn_set_client(&c->txn, smfi_getsymval(ctx, "{client_addr}"), hostname);
     if (c->txn.trusted)
-        return SMFIS_ACCEPT;
-    return SMFIS_CONTINUE;
+        rc = SMFIS_ACCEPT;
+    milter_leave();
+    return rc;
 }
 
 /* HELO/EHLO. */
@@ -113,8 +140,11 @@ static sfsistat milter_helo(SMFICTX *ctx, char *helo)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c)
         txn_set_helo(&c->txn, helo);
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_HELO);
 }
 
@@ -123,8 +153,11 @@ static sfsistat milter_envfrom(SMFICTX *ctx, char **argv)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c)
         txn_mail(&c->txn, argv && argv[0] ? argv[0] : "", smfi_getsymval(ctx, "{auth_authen}"));
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_MAIL);
 }
 
@@ -133,8 +166,11 @@ static sfsistat milter_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c)
         txn_rcpt(&c->txn, argv && argv[0] ? argv[0] : "");
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_RCPT);
 }
 
@@ -143,8 +179,11 @@ static sfsistat milter_header(SMFICTX *ctx, char *name, char *value)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c && name && value)
         txn_header(&c->txn, name, value, (ssize_t) strlen(value));
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_HDR);
 }
 
@@ -154,12 +193,15 @@ static sfsistat milter_eoh(SMFICTX *ctx)
     struct milter_conn *c = smfi_getpriv(ctx);
     const char *qid = smfi_getsymval(ctx, "i");
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c) {
         /* Known here already, so lines logged by the checks carry it. */
         if (qid)
             str_set(&c->txn.queue_id, qid);
         txn_eoh(&c->txn);
     }
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_EOH);
 }
 
@@ -168,8 +210,11 @@ static sfsistat milter_body(SMFICTX *ctx, unsigned char *data, size_t len)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_TEMPFAIL;
     if (c)
         txn_body(&c->txn, data, (ssize_t) len);
+    milter_leave();
     return milter_continue(ctx, SMFIP_NR_BODY);
 }
 
@@ -238,7 +283,7 @@ static sfsistat milter_eom(SMFICTX *ctx)
     sfsistat rc = SMFIS_ACCEPT;
     int64_t start;
 
-    if (c == NULL)
+    if (c == NULL || !milter_enter())
         return SMFIS_TEMPFAIL;
     start = c->txn.mail_ms ? c->txn.mail_ms : clock_now_ms();
     if (qid)
@@ -266,6 +311,7 @@ static sfsistat milter_eom(SMFICTX *ctx)
     }
     txn_log(&c->txn, clock_now_ms() - start);
     txn_reset_message(&c->txn);
+    milter_leave();
     return rc;
 }
 
@@ -274,8 +320,11 @@ static sfsistat milter_abort(SMFICTX *ctx)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
+    if (!milter_enter())
+        return SMFIS_CONTINUE;
     if (c)
         txn_reset_message(&c->txn);
+    milter_leave();
     return SMFIS_CONTINUE;
 }
 
@@ -284,7 +333,8 @@ static sfsistat milter_close(SMFICTX *ctx)
 {
     struct milter_conn *c = smfi_getpriv(ctx);
 
-    if (c == NULL)
+    /* Once stopping, the session's state stays: freeing it needs the core. */
+    if (c == NULL || !milter_enter())
         return SMFIS_CONTINUE;
     smfi_setpriv(ctx, NULL);
     txn_free(&c->txn);
@@ -293,6 +343,7 @@ static sfsistat milter_close(SMFICTX *ctx)
     milter_active--;
     pthread_cond_broadcast(&milter_idle);
     pthread_mutex_unlock(&milter_lock);
+    milter_leave();
     return SMFIS_CONTINUE;
 }
 
@@ -381,20 +432,22 @@ int milter_sessions(void)
 }
 
 /* Wait for open sessions to end. */
-int milter_drain(int64_t timeout_ms)
+int milter_drain(int64_t timeout_ms, int *open)
 {
     int64_t until = clock_now_ms() + timeout_ms;
     int n;
 
     pthread_mutex_lock(&milter_lock);
-    while (milter_active > 0 && clock_now_ms() < until) {
+    milter_stopping = 1;
+    while (milter_busy > 0 && clock_now_ms() < until) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&milter_idle, &milter_lock, &ts);
     }
-    n = milter_active;
+    n = milter_busy;
+    *open = milter_active;
     pthread_mutex_unlock(&milter_lock);
     return n;
 }

@@ -12,7 +12,14 @@ int milter_open(const struct config *cfg, const char *spec);
 int milter_run(void);
 /* Milter sessions currently open. */
 int milter_sessions(void);
-/* Wait up to timeout_ms for open sessions to end; returns how many are left. */
-int milter_drain(int64_t timeout_ms);
+/*
+ * After libmilter stopped: from now on callbacks return at once, touching
+ * nothing (Debian's libmilter serves no session after a stop anyway; their
+ * mail is deferred by Postfix's milter_default_action). Waits up to
+ * timeout_ms for the callbacks running to end; returns how many still run
+ * (the core must then be left as it is) and sets *open to the sessions
+ * still open.
+ */
+int milter_drain(int64_t timeout_ms, int *open);
 
 #endif

@@ -319,7 +319,7 @@ int main(int argc, char **argv)
     str err = STR_INIT;
     sigset_t set;
     pthread_t tid;
-    int ch, left, rc = 0;
+    int ch, left, busy, rc = 0;
 
     opt.config_path = RAMPART_DEFAULT_CONFIG;
     while ((ch = getopt(argc, argv, "c:fp:P:tndVh")) != -1) {
@@ -413,9 +413,19 @@ int main(int argc, char **argv)
     } else {
         wait_for_stop();
     }
-    policy_stop(cfg->shutdown_timeout);
-    if ((left = milter_drain(cfg->shutdown_timeout)) > 0)
+    busy = policy_stop(cfg->shutdown_timeout);
+    busy += milter_drain(cfg->shutdown_timeout, &left);
+    if (left > 0)
         log_warning("%d milter sessions still open at shutdown; Postfix will defer their mail", left);
+    if (busy > 0) {
+        /* Threads still use the checks, the resolver and the scanner: leave them be. */
+        log_warning("%d milter callbacks or policy requests still running at shutdown; "
+                    "leaving without waiting for them", busy);
+        if (cfg->pid_file[0])
+            unlink(cfg->pid_file);
+        log_notice("stopped");
+        _exit(rc);
+    }
     metrics_http_stop();
     core_shutdown();
     if (cfg->pid_file[0])

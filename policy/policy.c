@@ -543,12 +543,13 @@ int policy_start(void)
 }
 
 /* Stop: no new requests; wait for workers busy with one; close all. */
-void policy_stop(int64_t timeout_ms)
+int policy_stop(int64_t timeout_ms)
 {
     int64_t until = clock_now_ms() + timeout_ms;
+    int left;
 
     if (!pol.started)
-        return;
+        return 0;
     policy_control_stop();
     if (write(pol.stop_pipe[1], "x", 1) != 1)
         log_warning("policy: cannot signal the event thread");
@@ -562,13 +563,14 @@ void policy_stop(int64_t timeout_ms)
         ts.tv_sec += 1;
         pthread_cond_timedwait(&pol.idle_cond, &pol.lock, &ts);
     }
-    if (pol.active > 0)
-        log_warning("policy: %d requests still in progress at shutdown", pol.active);
+    left = pol.active;
+    if (left > 0)
+        log_warning("policy: %d requests still in progress at shutdown", left);
     pol.stopping = 1;
     pol.qhead = pol.qtail = NULL;
     pthread_cond_broadcast(&pol.work_cond);
     pthread_mutex_unlock(&pol.lock);
-    if (pol.active == 0) {
+    if (left == 0) {
         for (int i = 0; i < pol.workers; i++)
             pthread_join(pol.worker_threads[i], NULL);
         pthread_mutex_lock(&pol.lock);
@@ -591,9 +593,10 @@ void policy_stop(int64_t timeout_ms)
     pol.listen_fd = -1;
     pol.stop_pipe[0] = pol.stop_pipe[1] = -1;
     pol.started = 0;
-    if (pol.active == 0) {
+    if (left == 0) {
         /* Every thread is gone: the service may be opened again (tests do). */
         pol.stopping = 0;
         policy_checks_shutdown();
     }
+    return left;
 }

@@ -72,7 +72,8 @@ void policy_checks_status(str *out);
 int policy_open(const struct config *cfg, const char *spec);
 /* Start the event loop and workers; returns at once. */
 int policy_start(void);
-/* Stop accepting, let in-flight requests finish for up to timeout_ms, close everything. */
-void policy_stop(int64_t timeout_ms);
+/* Stop accepting, let in-flight requests finish for up to timeout_ms, close
+   everything; returns how many requests still run (their workers still use the core). */
+int policy_stop(int64_t timeout_ms);
 
 #endif
