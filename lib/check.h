@@ -14,6 +14,9 @@
 
 struct check {
     const char *name;
+    /* Judges header fields that may be among those a header limit left out:
+       not run when one was broken; its result is then "not checked". */
+    int needs_headers;
     /* enforce, monitor or off for this configuration */
     int (*mode)(const struct config *cfg);
     void (*mail)(struct txn *t, int idx);

@@ -97,6 +97,7 @@ static void dkim_reset(struct txn *t, int idx)
 
 const struct check check_dkim = {
     .name = "dkim",
+    .needs_headers = 1,
     .mode = dkim_mode,
     .eoh = dkim_eoh,
     .body = dkim_body,

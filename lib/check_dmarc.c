@@ -177,6 +177,7 @@ static void dmarc_reset(struct txn *t, int idx)
 
 const struct check check_dmarc = {
     .name = "dmarc",
+    .needs_headers = 1,
     .mode = dmarc_mode,
     .eoh = dmarc_eoh,
     .eom = dmarc_eom,

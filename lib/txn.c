@@ -201,13 +201,31 @@ void txn_header(struct txn *t, const char *name, const char *value, ssize_t valu
         msg_headers_add(&t->headers, name, value, value_len);
 }
 
+/* Whether a header limit left header fields out. */
+static int txn_headers_cut(const struct txn *t)
+{
+    return t->limit == TXN_LIMIT_HEADER_COUNT || t->limit == TXN_LIMIT_HEADER_SIZE
+           || t->limit == TXN_LIMIT_HEADERS_SIZE;
+}
+
+/* A check that judges header fields, when some were left out: not run, and said so. */
+static void txn_not_checked(struct txn *t, int idx, int monitor)
+{
+    const char *name = check_table[idx]->name;
+
+    authres_add(&t->authres, name, "permerror", "header fields over the limit, not checked");
+    verdict_add(&t->verdict, name, "not_checked", VERDICT_ACCEPT, 0, monitor, NULL, NULL,
+                "header fields over the limit");
+}
+
 /* End of headers: checks that need the headers start their work. */
 void txn_eoh(struct txn *t)
 {
     if (!t->in_message || t->skip)
         return;
     for (int i = 0; i < check_count; i++)
-        if (check_table[i]->eoh && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+        if (check_table[i]->eoh && check_table[i]->mode(t->cfg) != CHECK_OFF
+            && !(check_table[i]->needs_headers && txn_headers_cut(t))) {
             int64_t t0 = clock_now_ms();
 
             check_table[i]->eoh(t, i);
@@ -280,9 +298,10 @@ static void txn_action_headers(struct txn *t, const struct verdict_entry *w)
 
         str_reset(&v);
         str_addf(&v, "%s %s", t->cfg->tag_subject_prefix, subj ? subj->value + (subj->value[0] == ' ') : "");
+        /* A Subject may be among the fields a header limit left out: then none is added. */
         if (subj)
             txn_add_edit(t, TXN_EDIT_CHANGE, "Subject", 1, str_cstr(&v));
-        else
+        else if (!txn_headers_cut(t))
             txn_add_edit(t, TXN_EDIT_ADD, "Subject", 0, str_cstr(&v));
     }
     str_free(&v);
@@ -312,7 +331,10 @@ void txn_eom(struct txn *t)
             int64_t t0 = clock_now_ms();
 
             if (check_table[i]->eom && mode != CHECK_OFF) {
-                check_table[i]->eom(t, i, mode == CHECK_MONITOR);
+                if (check_table[i]->needs_headers && txn_headers_cut(t))
+                    txn_not_checked(t, i, mode == CHECK_MONITOR);
+                else
+                    check_table[i]->eom(t, i, mode == CHECK_MONITOR);
                 t->check_ms[i] += clock_now_ms() - t0;
             }
             if (mode != CHECK_OFF) {

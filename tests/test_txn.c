@@ -329,6 +329,64 @@ static void test_limits_actions(void **state)
     txn_free(&t);
 }
 
+/* Send a message whose From and Subject come after 12 Received fields. */
+static void late_from_message(struct txn *t)
+{
+    txn_mail(t, "<alice@example.org>", NULL);
+    txn_rcpt(t, "<bob@example.net>");
+    for (int i = 0; i < 12; i++)
+        txn_header(t, "Received", " from x by y", 12);
+    txn_header(t, "From", " alice@example.org", 18);
+    txn_header(t, "Subject", " hello", 6);
+    txn_eoh(t);
+    txn_body(t, (const unsigned char *) "Hi.\r\n", 5);
+    txn_eom(t);
+}
+
+/*
+ * Past a header limit the fields after it are not kept: the checks that
+ * judge header fields are not run on what is left (here the From field is
+ * missing, which DMARC would refuse), and no Subject is added for a tag.
+ */
+static void test_limits_headers_cut(void **state)
+{
+    struct txn t;
+    const struct txn_edit *e;
+
+    (void) state;
+    use_config("max_header_count = 10\nlimits_mode = monitor\nauthserv_id = mx\n");
+    txn_init(&t);
+    txn_set_client(&t, "192.0.2.66", "x");
+    late_from_message(&t);
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    for (int i = 0; i < t.verdict.n; i++)
+        if (strcmp(t.verdict.e[i].check, "dkim") == 0 || strcmp(t.verdict.e[i].check, "dmarc") == 0)
+            assert_string_equal(t.verdict.e[i].result, "not_checked");
+    e = find_edit(&t, TXN_EDIT_INSERT, "Authentication-Results");
+    assert_non_null(e);
+    assert_non_null(strstr(e->value, "dkim=permerror (header fields over the limit, not checked)"));
+    assert_non_null(strstr(e->value, "dmarc=permerror (header fields over the limit, not checked)"));
+    txn_reset_message(&t);
+
+    /* Within the limit the same message is judged: no From, refused. */
+    use_config("max_header_count = 20\nauthserv_id = mx\n");
+    txn_mail(&t, "<alice@example.org>", NULL);
+    txn_header(&t, "Subject", " hello", 6);
+    txn_eoh(&t);
+    txn_eom(&t);
+    assert_int_equal(t.verdict.action, VERDICT_REJECT);
+    txn_reset_message(&t);
+
+    /* A tag: the Subject was left out, so none is added (the message has one). */
+    use_config("max_header_count = 10\nlimits_action = tag\ntag_subject_prefix = [SPAM]\n");
+    late_from_message(&t);
+    assert_int_equal(t.verdict.action, VERDICT_TAG);
+    assert_null(find_edit(&t, TXN_EDIT_ADD, "Subject"));
+    assert_null(find_edit(&t, TXN_EDIT_CHANGE, "Subject"));
+    assert_non_null(find_edit(&t, TXN_EDIT_ADD, "X-Rampart-Action"));
+    txn_free(&t);
+}
+
 static void test_skip(void **state)
 {
     struct txn t;
@@ -620,6 +678,7 @@ int main(void)
         cmocka_unit_test_teardown(test_limits_reject, teardown),
         cmocka_unit_test_teardown(test_header_size_limit, teardown),
         cmocka_unit_test_teardown(test_limits_actions, teardown),
+        cmocka_unit_test_teardown(test_limits_headers_cut, teardown),
         cmocka_unit_test_teardown(test_skip, teardown),
         cmocka_unit_test_teardown(test_reset_between_messages, teardown),
         cmocka_unit_test_teardown(test_many_recipients, teardown),
