@@ -157,6 +157,7 @@ static void dnsbl_eom_first(struct txn *t, int idx)
         k.client = str_cstr(&addr);
         k.helo = str_cstr(&t->helo);
         k.sender = str_cstr(&t->mail_from);
+        k.since_ms = t->since_ms;
         s->handed = handoff_take_dnsbl(&k, &s->h);
         if (!s->handed)
             dnsbl_envelope(t, s);

@@ -55,6 +55,7 @@ struct spf_state {
     struct worker_job job;   /* the evaluation, started at MAIL FROM */
     int running;             /* started and not yet joined */
     int64_t ms;              /* how long it took */
+    int64_t since_ms;        /* the transaction's t->since_ms, for the handoff */
     struct spf_result helo;
     struct spf_result mailfrom;
     int have_helo;
@@ -168,7 +169,7 @@ static void spf_evaluate(struct txn *t, struct spf_state *s)
 /* Take the policy service's results, if it handed some over. */
 static int spf_take_handoff(struct spf_state *s)
 {
-    struct handoff_key k = { str_cstr(&s->client), str_cstr(&s->helo_name), str_cstr(&s->sender) };
+    struct handoff_key k = { str_cstr(&s->client), str_cstr(&s->helo_name), str_cstr(&s->sender), s->since_ms };
     int have_helo = 0;
 
     if (!handoff_take_spf(&k, &s->mailfrom, &s->helo, &have_helo, &s->acted))
@@ -190,6 +191,7 @@ static void spf_mail(struct txn *t, int idx)
     char host[256];
 
     t->check_state[idx] = s;
+    s->since_ms = t->since_ms;
     if (!t->client_ip_valid || core_resolver() == NULL)
         return;
     cidr_addr_format(&t->client_ip, &s->client);

@@ -39,6 +39,7 @@ struct ho_entry {
     uint64_t hash;
     int64_t expires;                /* monotonic ms */
     int have_spf, have_helo, spf_acted;
+    int64_t spf_put_ms, dnsbl_put_ms;  /* when they were put, monotonic ms */
     struct spf_result mailfrom, helo;
     int have_dnsbl;
     struct handoff_dnsbl dnsbl;
@@ -265,6 +266,7 @@ void handoff_put_spf(const struct handoff_key *k, const struct spf_result *mailf
         ho_spf_copy(&e->helo, helo);
     e->have_spf = 1;
     e->spf_acted = acted;
+    e->spf_put_ms = clock_now_ms();
     pthread_mutex_unlock(&ho.lock);
 }
 
@@ -283,7 +285,7 @@ int handoff_take_spf(const struct handoff_key *k, struct spf_result *mailfrom, s
         else
             memset(helo, 0, sizeof(*helo));
         *have_helo = e->have_helo;
-        *acted = e->spf_acted;
+        *acted = e->spf_acted && e->spf_put_ms >= k->since_ms;
         found = 1;
     }
     pthread_mutex_unlock(&ho.lock);
@@ -323,6 +325,7 @@ void handoff_put_dnsbl(const struct handoff_key *k, struct dnsbl *lists, unsigne
     handoff_dnsbl_clear(&e->dnsbl);
     ho_dnsbl_copy(&e->dnsbl, &h);
     e->have_dnsbl = 1;
+    e->dnsbl_put_ms = clock_now_ms();
     pthread_mutex_unlock(&ho.lock);
 }
 
@@ -336,6 +339,7 @@ int handoff_take_dnsbl(const struct handoff_key *k, struct handoff_dnsbl *out)
     e = ho_lookup(k);
     if (e && e->have_dnsbl) {
         ho_dnsbl_copy(out, &e->dnsbl);
+        out->acted = out->acted && e->dnsbl_put_ms >= k->since_ms;
         found = 1;
     }
     pthread_mutex_unlock(&ho.lock);

@@ -20,7 +20,11 @@
  *
  * "acted" means the policy service enforced its verdict for that result:
  * the milter then reports the result (Authentication-Results, log) and does
- * not act on it a second time.
+ * not act on it a second time. Only for its own transaction: the milter
+ * asks with the time its previous message on the connection ended (or the
+ * connection began), and a result put before that was another
+ * transaction's, which may have been refused for a recipient this one
+ * does not have.
  */
 #ifndef RAMPART_HANDOFF_H
 #define RAMPART_HANDOFF_H
@@ -40,6 +44,9 @@ struct handoff_key {
     const char *client;     /* client address, any spelling cidr_addr_parse takes */
     const char *helo;       /* HELO/EHLO name, or "" */
     const char *sender;     /* envelope sender, with or without <>; "" for the null sender */
+    /* Taking: a result put before this time (clock_now_ms) is an earlier
+       transaction's, whose "acted" does not hold for this one. 0: any. */
+    int64_t since_ms;
 };
 
 /* Size and lifetime of entries (defaults above); the policy service sets them from its configuration. */

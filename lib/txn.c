@@ -55,6 +55,8 @@ static void txn_keep(str *dst, const char *value)
 /* Forget the current message. */
 void txn_reset_message(struct txn *t)
 {
+    if (t->in_message)
+        t->since_ms = clock_now_ms();
     for (int i = 0; i < check_count && t->cfg; i++)
         if (check_table[i]->reset && t->check_state[i])
             check_table[i]->reset(t, i);
@@ -108,6 +110,7 @@ void txn_set_client(struct txn *t, const char *addr, const char *name)
     struct cidr_list trusted;
     str err = STR_INIT;
 
+    t->since_ms = clock_now_ms();
     txn_keep(&t->client_addr, addr);
     txn_keep(&t->client_name, name);
     t->client_ip_valid = addr && cidr_addr_parse(addr, &t->client_ip) == 0;

@@ -62,6 +62,9 @@ struct txn {
     int64_t body_bytes;
     enum txn_limit limit;
     int64_t mail_ms;               /* clock at MAIL FROM */
+    int64_t since_ms;              /* clock at connect or at the end of the connection's
+                                      previous message: what the policy service handed
+                                      over later is about this one */
     int64_t dns_ms;                /* time spent waiting for DNS at end of message */
     /* results */
     struct verdict verdict;

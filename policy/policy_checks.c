@@ -548,7 +548,7 @@ static void pol_spf(struct pol_ctx *c)
 {
     const struct config *cfg = c->cfg;
     int monitor = cfg->policy_spf_mode == CHECK_MONITOR, have_helo = 0, acted = 0;
-    struct handoff_key k = { c->client, c->helo, c->sender };
+    struct handoff_key k = { c->client, c->helo, c->sender, 0 };
     struct spf_request req;
     struct spf_result mf, helo;
     char host[256];
@@ -691,7 +691,7 @@ static void pol_dnsbl_finish(struct pol_ctx *c, struct pol_dnsbl *d, int handoff
         goto done;
     r = dnsbl_check_collect(d->check, c->deadline);
     if (handoff) {
-        struct handoff_key k = { c->client, c->helo, c->sender };
+        struct handoff_key k = { c->client, c->helo, c->sender, 0 };
 
         handoff_put_dnsbl(&k, d->lists, d->kinds, r, cfg->policy_dnsbl_mode == CHECK_ENFORCE);
     }

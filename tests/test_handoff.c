@@ -49,9 +49,9 @@ static int reset(void **state)
 
 static void test_spf_roundtrip(void **state)
 {
-    struct handoff_key put = { "2001:db8::10", "Mail.Sender.Example", "alice@Sender.EXAMPLE" };
-    struct handoff_key same = { "IPv6:2001:DB8:0:0::10", "mail.sender.example", "<alice@sender.example>" };
-    struct handoff_key other = { "2001:db8::10", "mail.sender.example", "Alice@sender.example" };
+    struct handoff_key put = { "2001:db8::10", "Mail.Sender.Example", "alice@Sender.EXAMPLE", 0 };
+    struct handoff_key same = { "IPv6:2001:DB8:0:0::10", "mail.sender.example", "<alice@sender.example>", 0 };
+    struct handoff_key other = { "2001:db8::10", "mail.sender.example", "Alice@sender.example", 0 };
     struct spf_result mf, helo, out_mf, out_helo;
     int have_helo, acted;
 
@@ -90,7 +90,7 @@ static void test_spf_roundtrip(void **state)
 
 static void test_spf_temperror_not_kept(void **state)
 {
-    struct handoff_key k = { "192.0.2.10", "h.example", "a@b.example" };
+    struct handoff_key k = { "192.0.2.10", "h.example", "a@b.example", 0 };
     struct spf_result mf, helo, o1, o2;
     int have_helo, acted;
 
@@ -117,15 +117,15 @@ static void test_expiry_and_bound(void **state)
     spf_make(&mf, SPF_STATUS_PASS, "b.example");
     handoff_configure(10, 100);
     for (int i = 0; i < 25; i++) {
-        struct handoff_key k = { "192.0.2.10", "h.example", sender };
+        struct handoff_key k = { "192.0.2.10", "h.example", sender, 0 };
 
         snprintf(sender, sizeof(sender), "u%d@b.example", i);
         handoff_put_spf(&k, &mf, NULL, 0);
     }
     assert_int_equal(handoff_count(), 10);
     {
-        struct handoff_key old = { "192.0.2.10", "h.example", "u0@b.example" };
-        struct handoff_key young = { "192.0.2.10", "h.example", "u24@b.example" };
+        struct handoff_key old = { "192.0.2.10", "h.example", "u0@b.example", 0 };
+        struct handoff_key young = { "192.0.2.10", "h.example", "u24@b.example", 0 };
 
         assert_int_equal(handoff_take_spf(&old, &o1, &o2, &have_helo, &acted), 0);
         assert_int_equal(handoff_take_spf(&young, &o1, &o2, &have_helo, &acted), 1);
@@ -147,7 +147,7 @@ static void test_dnsbl(void **state)
     struct dnsbl *d = dnsbl_new(&o, &err);
     struct dnsbl_check *c;
     const struct dnsbl_result *res;
-    struct handoff_key k = { "192.0.2.66", "h.example", "a@b.example" };
+    struct handoff_key k = { "192.0.2.66", "h.example", "a@b.example", 0 };
     struct handoff_dnsbl h;
 
     (void) state;
@@ -159,7 +159,7 @@ static void test_dnsbl(void **state)
     res = dnsbl_check_collect(c, 0);
     assert_int_equal(res->score, 3);
     handoff_put_dnsbl(&k, d, DNSBL_IP | DNSBL_HELO | DNSBL_MAILFROM, res, 1);
-    assert_int_equal(handoff_take_dnsbl(&(struct handoff_key) { "10.0.0.1", "", "" }, &h), 0);
+    assert_int_equal(handoff_take_dnsbl(&(struct handoff_key) { "10.0.0.1", "", "", 0 }, &h), 0);
     assert_null(h.lists);
     dnsbl_check_free(c);
     dnsbl_unref(d);
@@ -198,7 +198,7 @@ static void test_dnsbl_unknown_not_kept(void **state)
     struct dnsbl *d = dnsbl_new(&o, &err);
     struct dnsbl_check *clean, *failed;
     const struct dnsbl_result *ok, *unknown;
-    struct handoff_key k = { "192.0.2.66", "h.example", "a@b.example" };
+    struct handoff_key k = { "192.0.2.66", "h.example", "a@b.example", 0 };
     struct handoff_dnsbl h;
     struct spf_result mf, o1, o2;
     int have_helo, acted;
@@ -252,7 +252,7 @@ static void *worker(void *arg)
 
     spf_make(&mf, SPF_STATUS_PASS, "b.example");
     for (int i = 0; i < 2000; i++) {
-        struct handoff_key k = { "192.0.2.10", "h.example", sender };
+        struct handoff_key k = { "192.0.2.10", "h.example", sender, 0 };
 
         snprintf(sender, sizeof(sender), "u%d@b.example", (i * 7 + id) % 300);
         if (i % 3)
@@ -325,16 +325,35 @@ static int pipeline_teardown(void **state)
 }
 
 /* One message from 198.51.100.66 (outside sender.example's SPF). */
-static void message(struct txn *t)
+/* A message through the milter's pipeline; at_rcpt (if not NULL) runs at RCPT, as the policy service would. */
+static void message_rcpt(struct txn *t, void (*at_rcpt)(void))
 {
     txn_init(t);
     txn_set_client(t, "198.51.100.66", "");
     txn_set_helo(t, "");
     txn_mail(t, "<alice@sender.example>", NULL);
+    if (at_rcpt)
+        at_rcpt();
     txn_rcpt(t, "<bob@rcpt.example>");
     txn_header(t, "From", " alice@sender.example", 21);
     txn_eoh(t);
     txn_eom(t);
+}
+
+static void message(struct txn *t)
+{
+    message_rcpt(t, NULL);
+}
+
+/* The policy service enforced an SPF fail, or a listing, for this key. */
+static void put_spf_fail_acted(void)
+{
+    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example", 0 };
+    struct spf_result mf;
+
+    spf_make(&mf, SPF_STATUS_FAIL, "sender.example");
+    handoff_put_spf(&k, &mf, NULL, 1);
+    spf_result_free(&mf);
 }
 
 static const struct verdict_entry *entry(const struct txn *t, const char *check)
@@ -356,25 +375,32 @@ static const char *spf_authres(const struct txn *t)
 
 static void test_milter_takes_result(void **state)
 {
-    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example" };
+    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example", 0 };
     struct spf_result mf;
     struct txn t;
     int q;
 
     (void) state;
     use_config("policy_listen = inet:127.0.0.1:10045\npolicy_spf_mode = enforce\n");
-    /* Enforced at RCPT: reported, not acted upon again, no DNS asked. */
-    spf_make(&mf, SPF_STATUS_FAIL, "sender.example");
-    handoff_put_spf(&k, &mf, NULL, 1);
+    /* Enforced at this transaction's RCPT: reported, not acted upon again, no DNS asked. */
     q = dns_fixture_queries(fixture);
-    message(&t);
+    message_rcpt(&t, put_spf_fail_acted);
     assert_int_equal(dns_fixture_queries(fixture), q);
     assert_non_null(entry(&t, "spf"));
     assert_string_equal(entry(&t, "spf")->result, "fail");
     assert_int_equal(entry(&t, "spf")->action, VERDICT_ACCEPT);
     assert_string_equal(spf_authres(&t), "fail");
     txn_free(&t);
+    /* Enforced for an earlier transaction (whose recipient this one may not have):
+       the result stands, the milter acts on it. */
+    usleep(3000);
+    message(&t);
+    assert_int_equal(dns_fixture_queries(fixture), q);
+    assert_string_equal(entry(&t, "spf")->result, "fail");
+    assert_int_equal(t.verdict.action, VERDICT_REJECT);
+    txn_free(&t);
     /* Handed over in monitor mode: the milter acts. */
+    spf_make(&mf, SPF_STATUS_FAIL, "sender.example");
     handoff_put_spf(&k, &mf, NULL, 0);
     message(&t);
     assert_int_equal(dns_fixture_queries(fixture), q);
@@ -405,7 +431,7 @@ static void test_milter_takes_result(void **state)
  */
 static void test_milter_dnsbl_after_unknown(void **state)
 {
-    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example" };
+    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example", 0 };
     struct dns_resolver *failing = dns_fixture_new();
     struct dnsbl *lists;
     struct dnsbl_check *c;
@@ -431,6 +457,45 @@ static void test_milter_dnsbl_after_unknown(void **state)
     dnsbl_check_free(c);
     dnsbl_unref(lists);
     dns_resolver_free(failing);
+}
+
+/* A listing the policy service enforced, handed over (set by the test). */
+static struct dnsbl *acted_lists;
+static const struct dnsbl_result *acted_result;
+
+static void put_dnsbl_acted(void)
+{
+    struct handoff_key k = { "198.51.100.66", "", "alice@sender.example", 0 };
+
+    handoff_put_dnsbl(&k, acted_lists, DNSBL_IP | DNSBL_HELO | DNSBL_MAILFROM, acted_result, 1);
+}
+
+/* A listing enforced at this transaction's RCPT is not acted upon again; one of an earlier transaction is. */
+static void test_milter_dnsbl_acted(void **state)
+{
+    struct dnsbl_check *c;
+    struct txn t;
+
+    (void) state;
+    use_config("policy_listen = inet:127.0.0.1:10045\npolicy_dnsbl_mode = enforce\ndnsbl_sites = bl.test*3\n"
+               "spf_mode = off\n");
+    dns_fixture_add(fixture, "66.100.51.198.bl.test", DNS_T_A, "127.0.0.2");
+    acted_lists = core_dnsbl();
+    c = dnsbl_check_new(acted_lists, fixture);
+    dnsbl_check_ip(c, "198.51.100.66");
+    acted_result = dnsbl_check_collect(c, 0);
+    assert_int_equal(acted_result->nhits, 1);
+    message_rcpt(&t, put_dnsbl_acted);
+    assert_string_equal(entry(&t, "dnsbl")->result, "listed");
+    assert_int_equal(t.verdict.action, VERDICT_ACCEPT);
+    txn_free(&t);
+    usleep(3000);
+    message(&t);
+    assert_string_equal(entry(&t, "dnsbl")->result, "listed");
+    assert_int_equal(t.verdict.action, VERDICT_REJECT);
+    txn_free(&t);
+    dnsbl_check_free(c);
+    dnsbl_unref(acted_lists);
 }
 
 static void test_expect(void **state)
@@ -462,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup(test_expect, reset),
         cmocka_unit_test_setup_teardown(test_milter_takes_result, reset, pipeline_teardown),
         cmocka_unit_test_setup_teardown(test_milter_dnsbl_after_unknown, reset, pipeline_teardown),
+        cmocka_unit_test_setup_teardown(test_milter_dnsbl_acted, reset, pipeline_teardown),
     };
 
     log_set_level(LOG_LVL_WARNING);

@@ -328,7 +328,7 @@ static void test_decide_table(void **state)
 static void test_decide_once(void **state)
 {
     str action = STR_INIT, logtext = STR_INIT;
-    struct handoff_key k = { "192.0.2.10", "mail.sender.example", "alice@sender.example" };
+    struct handoff_key k = { "192.0.2.10", "mail.sender.example", "alice@sender.example", 0 };
     struct spf_result mf, helo;
     int have_helo, acted, q;
 
@@ -491,7 +491,7 @@ static void test_decide_dnsbl_names(void **state)
 static void test_decide_dnsbl_unknown(void **state)
 {
     str action = STR_INIT, logtext = STR_INIT;
-    struct handoff_key k = { "192.0.2.77", "mail.sender.example", "alice@sender.example" };
+    struct handoff_key k = { "192.0.2.77", "mail.sender.example", "alice@sender.example", 0 };
     struct handoff_dnsbl h;
 
     (void) state;
@@ -501,7 +501,7 @@ static void test_decide_dnsbl_unknown(void **state)
     /* A clean answer for 192.0.2.10 is handed over. */
     assert_string_equal(ask("instance=u1", &action, &logtext), "DUNNO");
     assert_int_equal(handoff_take_dnsbl(&(struct handoff_key) { "192.0.2.10", "mail.sender.example",
-                                                                "alice@sender.example" }, &h), 1);
+                                                                "alice@sender.example", 0 }, &h), 1);
     handoff_dnsbl_clear(&h);
     /* bl.test fails for 192.0.2.77: unknown, not handed over. */
     assert_string_equal(ask("instance=u2;client_address=192.0.2.77", &action, &logtext), "DUNNO");
