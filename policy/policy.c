@@ -54,6 +54,7 @@ struct policy_conn {
     int closing;
     int64_t last_ms;          /* last activity */
     int64_t request_start_ms; /* first byte of the pending request, 0 if none */
+    int64_t ready_ms;         /* when the event loop found it readable and queued it */
     str in;                   /* bytes of the pending request */
     char peer[64];
     struct policy_conn *prev, *next;
@@ -107,6 +108,7 @@ int policy_parse(const char *data, ssize_t len, struct policy_request *req, str 
     ssize_t pos = 0;
 
     req->n = 0;
+    req->arrived_ms = 0;
     if (memchr(data, '\0', (size_t) len) != NULL) {
         str_adds(why, "NUL byte in request");
         return -1;
@@ -201,6 +203,10 @@ static int policy_answer(struct policy_conn *c, const char *data, ssize_t len)
         str_free(&why);
         return -1;
     }
+    /* The first request of this round was there when the connection was queued;
+       Postfix sends the next one only after this answer. */
+    req.arrived_ms = c->ready_ms && c->ready_ms <= t0 ? c->ready_ms : t0;
+    c->ready_ms = 0;
     log_line_init(&line, "policy:");
     log_line_add(&line, "queue_id", policy_attr(&req, "queue_id"));
     log_line_add(&line, "state", policy_attr(&req, "protocol_state"));
@@ -213,6 +219,8 @@ static int policy_answer(struct policy_conn *c, const char *data, ssize_t len)
     policy_decide(&req, &reply, &line);
     log_line_add(&line, "action", reply.data + strlen("action="));
     log_line_addf(&line, "time", "%lldms", (long long) (clock_now_ms() - t0));
+    if (t0 - req.arrived_ms >= 100)
+        log_line_addf(&line, "queued", "%lldms", (long long) (t0 - req.arrived_ms));
     log_line_emit(&line, LOG_LVL_INFO);
     str_adds(&reply, "\n\n");
     rc = policy_write_all(c->fd, reply.data, reply.len, pol.request_ms);
@@ -413,6 +421,7 @@ static void *policy_loop(void *arg)
                 return NULL;
             pthread_mutex_lock(&pol.lock);
             c->busy = 1;
+            c->ready_ms = clock_now_ms();
             c->qnext = NULL;
             if (pol.qtail)
                 pol.qtail->qnext = c;

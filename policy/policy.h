@@ -12,6 +12,9 @@ struct policy_request {
     int n;
     char *name[POLICY_MAX_ATTRS];
     char *value[POLICY_MAX_ATTRS];
+    int64_t arrived_ms;     /* when it was there to be read (clock_now_ms); 0: now.
+                               policy_check_timeout counts from here, time spent
+                               waiting for a free worker included */
 };
 
 /* The value of an attribute, or "" if absent. */

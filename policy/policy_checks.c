@@ -933,7 +933,7 @@ static void pol_ctx_init(struct pol_ctx *c, const struct config *cfg, const stru
         cidr_list_free(&trusted);
     }
     c->skip = c->trusted || (c->sasl[0] && cfg->skip_authenticated);
-    c->deadline = clock_now_ms() + cfg->policy_check_timeout;
+    c->deadline = (req->arrived_ms ? req->arrived_ms : clock_now_ms()) + cfg->policy_check_timeout;
     verdict_init(&c->v);
     str_free(&err);
 }

@@ -155,6 +155,9 @@ static int decide_teardown(void **state)
     return 0;
 }
 
+/* When the next request asked arrived (0: now). */
+static int64_t ask_arrived_ms;
+
 /* Ask: "k=v;k=v" overrides of a base RCPT request. Returns the action (without "action="); log in logtext. */
 static const char *ask(const char *over, str *action, str *logtext)
 {
@@ -187,6 +190,8 @@ static const char *ask(const char *over, str *action, str *logtext)
         p += n + (p[n] == ';');
     }
     assert_int_equal(policy_parse(text.data, text.len, &req, &why), 0);
+    req.arrived_ms = ask_arrived_ms;
+    ask_arrived_ms = 0;
     str_reset(action);
     str_reset(logtext);
     log_line_init(&line, "policy:");
@@ -507,6 +512,37 @@ static void test_decide_dnsbl_unknown(void **state)
     assert_string_equal(ask("instance=u2;client_address=192.0.2.77", &action, &logtext), "DUNNO");
     assert_non_null(strstr(str_cstr(&logtext), "dnsbl=unknown"));
     assert_int_equal(handoff_take_dnsbl(&k, &h), 0);
+    str_free(&action);
+    str_free(&logtext);
+}
+
+/*
+ * policy_check_timeout counts from the request's arrival: a request that
+ * waited for a free worker has that much less time, and one that waited
+ * it all is answered at once, with a temporary outcome, never a refusal.
+ */
+static void test_decide_deadline_from_arrival(void **state)
+{
+    str action = STR_INIT, logtext = STR_INIT, first = STR_INIT;
+    int64_t t0, took;
+
+    (void) state;
+    use_config("policy_spf_mode = enforce\npolicy_dnsbl_mode = off\npolicy_sender_mode = off\n"
+               "policy_check_timeout = 1s\n");
+    dns_fixture_fail(fixture, "slow.example", DNS_T_TXT, DNS_TEMPFAIL, 1);
+    dns_set_timeout(fixture, 5000);
+    t0 = clock_now_ms();
+    str_set(&first, ask("instance=d1;sender=alice@slow.example", &action, &logtext));
+    took = clock_now_ms() - t0;
+    if (took < 900)
+        fail_msg("took %lld ms: %s; %s", (long long) took, str_cstr(&first), str_cstr(&logtext));
+    assert_true(str_cstr(&first)[0] != '5' && strncmp(str_cstr(&first), "REJECT", 6) != 0);
+    ask_arrived_ms = clock_now_ms() - 5000;
+    t0 = clock_now_ms();
+    assert_string_equal(ask("instance=d2;sender=alice@slow.example", &action, &logtext), str_cstr(&first));
+    took = clock_now_ms() - t0;
+    assert_true(took < 500);
+    str_free(&first);
     str_free(&action);
     str_free(&logtext);
 }
@@ -972,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_decide_mail_state),
         cmocka_unit_test(test_decide_dnsbl_names),
         cmocka_unit_test(test_decide_dnsbl_unknown),
+        cmocka_unit_test(test_decide_deadline_from_arrival),
         cmocka_unit_test(test_recipient_action),
     };
     const struct CMUnitTest server_tests[] = {
