@@ -321,14 +321,13 @@ void txn_eom(struct txn *t)
     if (!t->in_message)
         txn_mail(t, "", "");
     if (!t->skip) {
-        for (int i = 0; i < check_count; i++) {
-            int64_t t0 = clock_now_ms();
-
+        for (int i = 0; i < check_count; i++)
             if (check_table[i]->eom_first && check_table[i]->mode(t->cfg) != CHECK_OFF) {
+                int64_t t0 = clock_now_ms();
+
                 check_table[i]->eom_first(t, i);
                 t->check_ms[i] += clock_now_ms() - t0;
             }
-        }
         for (int i = 0; i < check_count; i++) {
             int mode = check_table[i]->mode(t->cfg);
             int64_t t0 = clock_now_ms();

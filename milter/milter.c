@@ -46,33 +46,38 @@ struct milter_conn {
 };
 
 static int milter_active;        /* open sessions */
-static int milter_busy;          /* callbacks running */
-static int milter_stopping;      /* set by milter_drain: callbacks touch nothing more */
+static int milter_busy;          /* callbacks running (atomic) */
+static int milter_stopping;      /* set by milter_drain: callbacks touch nothing more (atomic) */
 static pthread_mutex_t milter_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t milter_idle = PTHREAD_COND_INITIALIZER;
+static char *milter_unix_path;
 
-/* Enter a callback that uses the core; 0 once rampartd is stopping, when the
-   core may be gone: the callback must then return at once. */
-static int milter_enter(void)
-{
-    int ok;
-
-    pthread_mutex_lock(&milter_lock);
-    ok = !milter_stopping;
-    if (ok)
-        milter_busy++;
-    pthread_mutex_unlock(&milter_lock);
-    return ok;
-}
-
+/* Leave a callback; the last one out after the stop wakes milter_drain. */
 static void milter_leave(void)
 {
-    pthread_mutex_lock(&milter_lock);
-    if (--milter_busy == 0 && milter_stopping)
+    if (__atomic_sub_fetch(&milter_busy, 1, __ATOMIC_SEQ_CST) == 0
+        && __atomic_load_n(&milter_stopping, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&milter_lock);
         pthread_cond_broadcast(&milter_idle);
-    pthread_mutex_unlock(&milter_lock);
+        pthread_mutex_unlock(&milter_lock);
+    }
 }
-static char *milter_unix_path;
+
+/*
+ * Enter a callback that uses the core; 0 once rampartd is stopping, when the
+ * core may be gone: the callback must then return at once. Every header
+ * comes through here, so no lock: the callback counts itself in, then looks
+ * at the flag, while milter_drain sets the flag, then looks at the count
+ * (both sequentially consistent), so one of the two sees the other.
+ */
+static int milter_enter(void)
+{
+    __atomic_add_fetch(&milter_busy, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&milter_stopping, __ATOMIC_SEQ_CST))
+        return 1;
+    milter_leave();
+    return 0;
+}
 
 /* What a stage returns when it has nothing to say. */
 static sfsistat milter_continue(SMFICTX *ctx, unsigned long nr_flag)
@@ -438,15 +443,15 @@ int milter_drain(int64_t timeout_ms, int *open)
     int n;
 
     pthread_mutex_lock(&milter_lock);
-    milter_stopping = 1;
-    while (milter_busy > 0 && clock_now_ms() < until) {
+    __atomic_store_n(&milter_stopping, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&milter_busy, __ATOMIC_SEQ_CST) > 0 && clock_now_ms() < until) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&milter_idle, &milter_lock, &ts);
     }
-    n = milter_busy;
+    n = __atomic_load_n(&milter_busy, __ATOMIC_SEQ_CST);
     *open = milter_active;
     pthread_mutex_unlock(&milter_lock);
     return n;
