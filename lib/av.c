@@ -629,6 +629,7 @@ static void *av_watch_main(void *arg)
 {
     int64_t next_check;
 
+    thread_name("rampart-avwatch");
     (void) arg;
     pthread_mutex_lock(&av_watch_lock);
     next_check = clock_now_ms() + av_watch_interval_ms;

@@ -57,6 +57,7 @@ static void core_av_options(const struct config *cfg, struct av_options *o)
 /* The health thread: check every list's test points now and then. */
 static void *core_health_loop(void *arg)
 {
+    thread_name("rampart-health");
     (void) arg;
     pthread_mutex_lock(&core.lock);
     while (core.health_running) {

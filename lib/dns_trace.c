@@ -194,6 +194,7 @@ static void *trace_worker(void *arg)
 {
     struct trace *t = arg;
 
+    thread_name("rampart-dnslog");
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
         struct trace_pending *ready = NULL, **pp = &t->pending;

@@ -542,6 +542,7 @@ static void *unbound_dispatch(void *arg)
     struct unbound *u = arg;
     struct ubq *left;
 
+    thread_name("rampart-dns");
     if (event_base_dispatch(u->evb) >= 0)
         return NULL;
     /* Not a stop: fail what waits, and every query from now on, at once rather than at its deadline. */

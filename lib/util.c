@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -82,4 +83,9 @@ int random_hex(char *out, size_t n_bytes)
     }
     *out = '\0';
     return 0;
+}
+
+void thread_name(const char *name)
+{
+    (void) pthread_setname_np(pthread_self(), name);
 }

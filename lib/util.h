@@ -22,4 +22,8 @@ int base64_value(int c);
    into out; 0, or -1 with errno set. */
 int random_hex(char *out, size_t n_bytes);
 
+/* Name the calling thread (at most 15 bytes) for ps -L, top -H and perf;
+   failure is ignored. */
+void thread_name(const char *name);
+
 #endif

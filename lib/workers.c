@@ -79,6 +79,7 @@ static void *pool_thread(void *arg)
 {
     struct worker_job *j;
 
+    thread_name("rampart-work");
     (void) arg;
     pthread_mutex_lock(&pool_lock);
     starting--;

@@ -43,6 +43,7 @@
 #include "policy.h"
 #include "rconfig.h"
 #include "str.h"
+#include "util.h"
 
 struct options {
     const char *config_path;
@@ -157,6 +158,7 @@ static void *reload_thread(void *arg)
     sigset_t set;
     int sig;
 
+    thread_name("rampart-reload");
     (void) arg;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);

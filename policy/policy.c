@@ -301,6 +301,7 @@ static int policy_service(struct policy_conn *c)
 /* Worker thread: take ready connections from the queue. */
 static void *policy_worker(void *arg)
 {
+    thread_name("rampart-policy");
     (void) arg;
     pthread_mutex_lock(&pol.lock);
     for (;;) {
@@ -402,6 +403,7 @@ static void *policy_loop(void *arg)
     struct epoll_event evs[64];
     int64_t last_sweep = clock_now_ms();
 
+    thread_name("rampart-polloop");
     (void) arg;
     for (;;) {
         int n = epoll_wait(pol.epfd, evs, (int) NELEM(evs), 1000);

@@ -134,6 +134,7 @@ static void control_serve(int fd)
 
 static void *control_loop(void *arg)
 {
+    thread_name("rampart-control");
     (void) arg;
     for (;;) {
         struct pollfd p[2] = { { .fd = ctl.fd, .events = POLLIN }, { .fd = ctl.stop[0], .events = POLLIN } };
