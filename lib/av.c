@@ -46,17 +46,15 @@
  * then in an unlinked file in temp_dir (O_TMPFILE, else mkstemp+unlink);
  * it keeps at most max_file_size bytes.
  *
- * av_text_* (av_skip_text_only, av_text_parts, av_attachment_parts)
- * follows the MIME structure of a message as it streams in and says
- * whether it is text only; see av.h. It decides from the start of each
- * line (boundaries, part header blocks, uuencode/yEnc/BinHex markers) and
- * never decodes; anything it does not fully understand means "scan
- * through the mail parser". It also notes where each leaf part's body
- * lies (text parts, and attachments in base64), so av_scan_parts can scan
- * the message from memory: the whole message with libclamav's mail parser
- * off, then each part's body decoded (quoted-printable and base64 decoded
- * strictly; anything unusual sends the message to the mail parser
- * instead).
+ * av_text_* (av_skip_text_only, av_text_parts) follows the MIME structure
+ * of a message as it streams in and says whether it is text only; see
+ * av.h. It decides from the start of each line (boundaries, part header
+ * blocks, uuencode/yEnc/BinHex markers) and never decodes; anything it
+ * does not fully understand means "scan". It also notes where each text
+ * part's body lies, so av_scan_text_parts can scan a text-only message
+ * from memory: the whole message with libclamav's mail parser off, then
+ * each part's body decoded (quoted-printable and base64 decoded strictly;
+ * anything unusual sends the message to the mail parser instead).
  *
  * Logs: each (re)load (notice), a failed load (error), scanner failures
  * (warning), libclamav's own messages during loads at their level and
@@ -87,7 +85,7 @@
 #define AV_PREFIX_CRLF "Received: from rampart\r\n"
 #define AV_PREFIX_LF "Received: from rampart\n"
 /*
- * The first line of av_scan_parts' scan of the whole message with the
+ * The first line of av_scan_text_parts' scan of the whole message with the
  * mail parser off: "Received: from " and 32 random hex digits made at
  * start-up, and a line end. libclamav's clean-file cache goes by content
  * alone: no other scan, and no content a sender makes, may have these
@@ -501,7 +499,7 @@ static int av_load(const char *why)
 }
 
 /*
- * The first line of a message scanned as it is by av_scan_parts,
+ * The first line of a text-only message scanned as it is (av_scan_text_parts),
  * random per process, made by av_init: empty until then.
  */
 static char av_raw_prefix[AV_RAW_PREFIX_LEN + 1];
@@ -1150,8 +1148,6 @@ static int av_b64_decode(const unsigned char *s, ssize_t n, str *out)
     uint32_t acc = 0;
     int bits = 0, pad = 0;
 
-    str_reserve(out, n / 4 * 3 + 3);
-
     for (ssize_t i = 0; i < n; i++) {
         int v;
 
@@ -1201,8 +1197,7 @@ static int av_report_merge(struct av_report *r, const struct av_report *p)
     return stop;
 }
 
-int av_scan_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, int files,
-                  struct av_report *r)
+int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, struct av_report *r)
 {
     const struct av_text_leaf *leaves;
     int n = av_text_leaves(t, &leaves), ok = 1;
@@ -1215,8 +1210,7 @@ int av_scan_parts(const struct av_buffer *b, ssize_t body_off, const struct av_t
         || body_off < 0 || body_off > b->len || av_raw_prefix[0] == '\0')
         return 0;
     for (int i = 0; i < n; i++)
-        if (leaves[i].html || (leaves[i].file && !files) || leaves[i].start < 0
-            || leaves[i].end > b->len - body_off)
+        if (leaves[i].html || leaves[i].start < 0 || leaves[i].end > b->len - body_off)
             return 0;
     /* Decode first: a part that does not decode cleanly goes to the mail parser. */
     for (int i = 0; i < n; i++) {
@@ -1247,7 +1241,7 @@ int av_scan_parts(const struct av_buffer *b, ssize_t body_off, const struct av_t
                 break;
         }
         av_report_free(&p);
-        log_debug("av: scanned part by part: %d part(s), %s", n, av_result_name(r->result));
+        log_debug("av: scanned part by part: %d text part(s), %s", n, av_result_name(r->result));
     }
     for (int i = 0; i < n; i++)
         str_free(&dec[i]);
@@ -1556,8 +1550,6 @@ static int av_text_parse(const char *s, ssize_t len, int with_sub, struct av_tex
 static void av_text_part(struct av_text *t, const struct av_text_fields *f, int in_digest)
 {
     struct av_text_value ct, cd, cte;
-    const char *attached = NULL;        /* why this part is an attachment, if it is one */
-    int text, base64;
 
     memset(&ct, 0, sizeof(ct));
     memset(&cd, 0, sizeof(cd));
@@ -1573,8 +1565,10 @@ static void av_text_part(struct av_text *t, const struct av_text_fields *f, int 
             goto out;
         }
         /* RFC 2183: an unknown disposition is treated as attachment. */
-        if (!av_text_is(cd.type, cd.type_len, "inline"))
-            attached = "an attachment";
+        if (!av_text_is(cd.type, cd.type_len, "inline")) {
+            av_text_not(t, "an attachment");
+            goto out;
+        }
     }
     if (f->n_cte) {
         if (av_text_parse(f->cte, f->cte_len, 0, &cte) != 0) {
@@ -1584,20 +1578,18 @@ static void av_text_part(struct av_text *t, const struct av_text_fields *f, int 
     }
     if (f->n_ct == 0) {
         /* RFC 2046: text/plain, or message/rfc822 inside multipart/digest. */
-        if (in_digest) {
+        if (in_digest)
             av_text_not(t, "a message inside multipart/digest");
-            goto out;
-        }
     } else if (av_text_parse(f->ct, f->ct_len, 1, &ct) != 0) {
         av_text_not(t, "a Content-Type that does not parse");
         goto out;
     }
-    if ((ct.named || cd.named) && attached == NULL)
-        attached = "a part with a file name";
+    if (ct.named || cd.named) {
+        av_text_not(t, "a part with a file name");
+        goto out;
+    }
     if (f->n_ct && av_text_is(ct.type, ct.type_len, "multipart")) {
-        if (attached != NULL)
-            av_text_not(t, attached);
-        else if (ct.n_boundary == 0 || ct.boundary.len == 0 || ct.boundary.len > AV_TEXT_MAX_BOUNDARY)
+        if (ct.n_boundary == 0 || ct.boundary.len == 0 || ct.boundary.len > AV_TEXT_MAX_BOUNDARY)
             av_text_not(t, "a multipart without a usable boundary");
         else if (f->n_cte && !av_text_is(cte.type, cte.type_len, "7bit")
                  && !av_text_is(cte.type, cte.type_len, "8bit") && !av_text_is(cte.type, cte.type_len, "binary"))
@@ -1613,42 +1605,24 @@ static void av_text_part(struct av_text *t, const struct av_text_fields *f, int 
         }
         goto out;
     }
-    text = !f->n_ct || (av_text_is(ct.type, ct.type_len, "text")
-                        && (av_text_is(ct.sub, ct.sub_len, "plain") || av_text_is(ct.sub, ct.sub_len, "html")));
-    base64 = f->n_cte && av_text_is(cte.type, cte.type_len, "base64");
-    if (!text && attached == NULL)
-        attached = "a part that is not text/plain or text/html";
-    if (attached != NULL) {
-        /* A file leaf: base64, and nothing libclamav's mail parser reads as more than a file. */
-        if (text || !base64 || av_text_is(ct.type, ct.type_len, "text")
-            || av_text_is(ct.type, ct.type_len, "message")
-            || (av_text_is(ct.type, ct.type_len, "application")
-                && (av_text_is(ct.sub, ct.sub_len, "ms-tnef") || av_text_is(ct.sub, ct.sub_len, "vnd.ms-tnef"))))
-            av_text_not(t, attached);
-        else if (t->why == NULL) {
-            if (t->not_text == NULL)
-                t->not_text = attached;
-            t->leaf_ready = 1;
-            t->next_leaf.enc = AV_TEXT_ENC_BASE64;
-            t->next_leaf.html = 0;
-            t->next_leaf.file = 1;
-        }
+    if (f->n_ct && !(av_text_is(ct.type, ct.type_len, "text")
+                     && (av_text_is(ct.sub, ct.sub_len, "plain") || av_text_is(ct.sub, ct.sub_len, "html")))) {
+        av_text_not(t, "a part that is not text/plain or text/html");
         goto out;
     }
     /* libclamav decodes uuencode and the like as files: only the usual encodings are text. */
     if (f->n_cte && !av_text_is(cte.type, cte.type_len, "7bit") && !av_text_is(cte.type, cte.type_len, "8bit")
         && !av_text_is(cte.type, cte.type_len, "binary") && !av_text_is(cte.type, cte.type_len, "quoted-printable")
-        && !base64)
+        && !av_text_is(cte.type, cte.type_len, "base64"))
         av_text_not(t, "a text part with an unusual transfer encoding");
     else if (t->why == NULL) {
         /* A leaf: its body starts after this header block. */
         t->leaf_ready = 1;
         t->next_leaf.enc = !f->n_cte ? AV_TEXT_ENC_NONE
                            : av_text_is(cte.type, cte.type_len, "quoted-printable") ? AV_TEXT_ENC_QP
-                           : base64 ? AV_TEXT_ENC_BASE64
+                           : av_text_is(cte.type, cte.type_len, "base64") ? AV_TEXT_ENC_BASE64
                            : AV_TEXT_ENC_NONE;
         t->next_leaf.html = f->n_ct && av_text_is(ct.sub, ct.sub_len, "html");
-        t->next_leaf.file = 0;
     }
 out:
     str_free(&ct.boundary);
@@ -1934,12 +1908,7 @@ int av_text_end(struct av_text *t, const char **why)
     if (t->why == NULL && t->depth > 0)
         av_text_not(t, "a multipart that is not closed");
     if (why)
-        *why = t->why != NULL ? t->why : t->not_text;
-    return t->why == NULL && t->not_text == NULL;
-}
-
-int av_text_followed(const struct av_text *t)
-{
+        *why = t->why;
     return t->why == NULL;
 }
 

@@ -159,7 +159,7 @@ void av_buffer_free(struct av_buffer *b);
 
 /*
  * Whether a message is text only, decided from its MIME structure as the
- * body streams in, for av_skip_text_only and av_*_parts: every leaf part is text/plain or
+ * body streams in, for av_skip_text_only and av_text_parts: every leaf part is text/plain or
  * text/html with no name or filename parameter and no Content-Disposition
  * but inline, and no line starts a uuencoded, yEnc or BinHex block.
  * Anything else counts as not text only, and so does a structure that is
@@ -167,12 +167,6 @@ void av_buffer_free(struct av_buffer *b);
  * delimiter) or past a limit below: then the message is scanned. The cost
  * is one look at each line's start; nothing is decoded. Bounded memory:
  * one part's header block, the start of the current line, the boundaries.
- *
- * A message that is not text only only because of attachments is still
- * followed (for av_attachment_parts) when each attachment is a leaf part
- * in base64 whose type is none of text, message, multipart and
- * TNEF (application/ms-tnef, application/vnd.ms-tnef): such a leaf is a
- * "file" leaf, decoded exactly and scanned as a file.
  */
 #define AV_TEXT_MAX_DEPTH 16            /* nested multiparts */
 #define AV_TEXT_MAX_PARTS 1000          /* parts in the whole message */
@@ -186,18 +180,16 @@ enum av_text_enc {
     AV_TEXT_ENC_BASE64,
 };
 
-/* A leaf part: where its body is (offsets in the message body; the
+/* A leaf text part: where its body is (offsets in the message body; the
    line end before its closing delimiter belongs to the delimiter). */
 struct av_text_leaf {
     ssize_t start, end;
     enum av_text_enc enc;
     int html;                   /* text/html, else text/plain */
-    int file;                   /* an attachment in base64 (enc is AV_TEXT_ENC_BASE64) */
 };
 
 struct av_text {
-    const char *why;            /* NULL: followed so far; else why not (static text) */
-    const char *not_text;       /* followed, but not text only: the first attachment's reason */
+    const char *why;            /* NULL: text only so far; else why not (static text) */
     int depth;                  /* open multiparts */
     int parts;                  /* parts seen, every level */
     int in_header;              /* reading a part's header block */
@@ -229,10 +221,7 @@ void av_text_feed(struct av_text *t, const void *data, ssize_t len);
 /* End of body: 1 if the message is text only, else 0 with why set (static text). */
 int av_text_end(struct av_text *t, const char **why);
 void av_text_free(struct av_text *t);
-/* After av_text_end: 1 if every part was followed (text only, or with file
-   leaves), else 0. */
-int av_text_followed(const struct av_text *t);
-/* After av_text_end, when followed: the leaf parts, in order; their count (else 0). */
+/* After av_text_end said text only: the leaf parts, in order; their count. */
 int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves);
 /* Append a leaf's body (body = the message body) to out as av_scan_text_parts
    scans it (decoded, lines ended with LF): -1 if its encoding does not
@@ -240,30 +229,23 @@ int av_text_leaves(const struct av_text *t, const struct av_text_leaf **leaves);
 int av_text_leaf_decode(const struct av_text_leaf *l, const void *body, str *out);
 
 /*
- * Scan a followed message (av_text_followed) part by part instead of
+ * Scan a text-only message (av_text_end said so) part by part instead of
  * through libclamav's mail parser, which writes every part to a temporary
  * file: the whole message once as it is, with mail parsing off (signatures
  * for mail files and for any file; a random first line in front so that
  * libclamav's clean-file cache never answers for other scans), then the
  * body of each text part as libclamav's mail parser hands it on: decoded,
- * each line ended with a bare LF; and each file leaf (only when files is
- * set) decoded exactly, as a file of its own, with every parser on (an
- * attached message, archive or document is opened as through the mail
- * parser). body_off is where the body starts in the buffer. Returns 1
- * with r filled in; 0 (r untouched) when the message is not fit for it,
- * and the caller scans it whole: the buffer spilled to a file, an HTML
- * part (libclamav's mail parser checks its links against phishing
- * signatures), a file leaf without files, more than
+ * each line ended with a bare LF. body_off is where
+ * the body starts in the buffer. Returns 1 with r filled in; 0 (r
+ * untouched) when the message is not fit for it, and the caller scans it
+ * whole: the buffer spilled to a file, an HTML part (libclamav's mail
+ * parser checks its links against phishing signatures), more than
  * AV_TEXT_SCAN_MAX_PARTS parts, or an encoding that does not decode
  * cleanly (quoted-printable with a bare "=", base64 with stray characters
- * or padding inside). libclamav's limits (max_scan_size, max_files,
- * max_recursion) apply to each of these scans, not to the message as a
- * whole; each file leaf starts one level of recursion higher than
- * through the mail parser.
+ * or padding inside).
  */
 #define AV_TEXT_SCAN_MAX_PARTS 8
-int av_scan_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, int files,
-                  struct av_report *r);
+int av_scan_text_parts(const struct av_buffer *b, ssize_t body_off, const struct av_text *t, struct av_report *r);
 
 const char *av_result_name(enum av_result r);
 const char *av_reason_name(enum av_reason r);

@@ -11,18 +11,15 @@
  * av_error_action and av_unavailable_action, which can only be tempfail
  * or accept. An X-Virus-Scanned header names the engine and database.
  *
- * With av_skip_text_only, av_text_parts or av_attachment_parts, the MIME
- * structure is followed as the body streams in (av_text_*, lib/av.c).
- * With av_skip_text_only, a message found to be text only is not handed
- * to libclamav: the result is "skipped" (accept), and X-Virus-Scanned
- * says "skipped (text only)". The message is buffered all the same, since
- * only its end tells. With av_text_parts (the default), a text-only
- * message with text/plain parts is scanned part by part from memory
- * (av_scan_parts) rather than through libclamav's mail parser, which
- * writes each part to a temporary file; with av_attachment_parts (the
- * default) so is a message whose attachments are all in base64 (each
- * decoded and scanned as a file). The result and the header read the
- * same.
+ * With av_skip_text_only or av_text_parts, the MIME structure is followed
+ * as the body streams in (av_text_*, lib/av.c). With av_skip_text_only, a
+ * message found to be text only is not handed to libclamav: the result is
+ * "skipped" (accept), and X-Virus-Scanned says "skipped (text only)". The
+ * message is buffered all the same, since only its end tells. With
+ * av_text_parts (the default), a text-only message with text/plain parts
+ * is scanned part by part from memory (av_scan_text_parts) rather than
+ * through libclamav's mail parser, which writes each part to a temporary
+ * file; the result and the header read the same.
  */
 #include "config.h"
 
@@ -37,7 +34,7 @@
 
 struct av_state {
     struct av_buffer buf;
-    struct av_text *text;       /* av_skip_text_only, av_*_parts: the MIME structure so far */
+    struct av_text *text;       /* av_skip_text_only, av_text_parts: the MIME structure so far */
     ssize_t body_off;           /* where the body starts in buf */
     int headers_done;
     int scanned;                /* av_scan_now has run: report (or skipped) holds its outcome */
@@ -77,7 +74,7 @@ static void av_eoh(struct txn *t, int idx)
         av_add_field(&s->buf, &t->headers.h[i]);
     av_buffer_add(&s->buf, "\r\n", 2);
     s->body_off = (ssize_t) s->buf.len;
-    if (t->cfg->av_skip_text_only || t->cfg->av_text_parts || t->cfg->av_attachment_parts) {
+    if (t->cfg->av_skip_text_only || t->cfg->av_text_parts) {
         s->text = mem_alloc(sizeof(*s->text));
         av_text_init(s->text, &t->headers);
     }
@@ -119,7 +116,7 @@ static void av_scan_now(struct txn *t, int idx)
 {
     struct av_state *s = t->check_state[idx];
     const struct config *cfg = t->cfg;
-    int text_only = 0, by_parts = 0;
+    int text_only = 0;
 
     if (s == NULL || s->scanned)
         return;
@@ -133,12 +130,10 @@ static void av_scan_now(struct txn *t, int idx)
             s->skipped = 1;
             return;
         }
-        by_parts = text_only ? cfg->av_text_parts : cfg->av_attachment_parts && av_text_followed(s->text);
-        if (!by_parts)
-            log_debug("av: queue_id=%s scanned whole: %s (%s)", str_cstr(&t->queue_id),
-                      text_only ? "text only" : "not text only", why != NULL ? why : "-");
+        if (!text_only)
+            log_debug("av: queue_id=%s scanned whole: not text only (%s)", str_cstr(&t->queue_id), why);
     }
-    if (!by_parts || !av_scan_parts(&s->buf, s->body_off, s->text, cfg->av_attachment_parts, &s->report))
+    if (!text_only || !cfg->av_text_parts || !av_scan_text_parts(&s->buf, s->body_off, s->text, &s->report))
         av_scan_buffer(&s->buf, &s->report);
 }
 

@@ -109,7 +109,6 @@
     X(av_header, BOOL, "yes", 0, 0) \
     X(av_skip_text_only, BOOL, "no", 0, 0) \
     X(av_text_parts, BOOL, "yes", 0, 0) \
-    X(av_attachment_parts, BOOL, "yes", 0, 0) \
     X(av_spill_threshold, SIZE, "1m", 0, 1073741824) \
     X(av_max_scan_size, SIZE, "100m", 1048576, 4294967296) \
     X(av_max_file_size, SIZE, "25m", 65536, 2147483648) \

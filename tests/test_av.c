@@ -641,9 +641,6 @@ static void test_empty_message(void **state)
     av_report_free(&r);
 }
 
-static int parts_run(const str *m, ssize_t step, int64_t spill, int files, struct av_report *r,
-                     str *leaves_out);
-
 /* Debian's test files, each as a mail attachment, by the hash signature. */
 static void test_clamav_testfiles(void **state)
 {
@@ -672,10 +669,6 @@ static void test_clamav_testfiles(void **state)
         av_scan_mem(m.data, m.len, &r);
         if (r.result != AV_INFECTED || strncmp(str_cstr(&r.detail), NAME_CLAMEXE, strlen(NAME_CLAMEXE)) != 0)
             fail_msg("%s: %s %s", files[i], av_result_name(r.result), str_cstr(&r.detail));
-        /* part by part (av_attachment_parts) alike */
-        if (parts_run(&m, 0, 0, 1, &r, NULL) != 1 || r.result != AV_INFECTED
-            || strncmp(str_cstr(&r.detail), NAME_CLAMEXE, strlen(NAME_CLAMEXE)) != 0)
-            fail_msg("%s part by part: %s %s", files[i], av_result_name(r.result), str_cstr(&r.detail));
         tested++;
     }
     for (i = 0; i < NELEM(mails); i++) {
@@ -1660,10 +1653,8 @@ static void test_text_only_eicar_body(void **state)
 /* ---------------------------------------------------------------- text parts */
 
 /* Run m through av_text (body in steps of step bytes, 0 = whole) and, when
-   every part was followed, av_scan_parts (file leaves allowed when files is
-   set); returns what that returned (-1: not followed). */
-static int parts_run(const str *m, ssize_t step, int64_t spill, int files, struct av_report *r,
-                     str *leaves_out)
+   text only, av_scan_text_parts; returns what that returned (-1: not text only). */
+static int parts_run(const str *m, ssize_t step, int64_t spill, struct av_report *r, str *leaves_out)
 {
     struct msg_headers hs;
     struct av_text t;
@@ -1681,15 +1672,14 @@ static int parts_run(const str *m, ssize_t step, int64_t spill, int files, struc
     if (spill > 0)
         b.spill_threshold = spill;
     av_buffer_add(&b, m->data, m->len);
-    av_text_end(&t, NULL);
-    if (av_text_followed(&t)) {
+    if (av_text_end(&t, NULL)) {
         int n = av_text_leaves(&t, &lv);
 
-        /* Each leaf as "[enc]body|" for the offset tests (h: HTML, f: a file). */
+        /* Each leaf as "[enc]body|" for the offset tests. */
         for (int i = 0; leaves_out != NULL && i < n; i++)
-            str_addf(leaves_out, "[%d%s%s]%.*s|", (int) lv[i].enc, lv[i].html ? "h" : "", lv[i].file ? "f" : "",
+            str_addf(leaves_out, "[%d%s]%.*s|", (int) lv[i].enc, lv[i].html ? "h" : "",
                      (int) (lv[i].end - lv[i].start), m->data + body + lv[i].start);
-        rc = r != NULL ? av_scan_parts(&b, body, &t, files, r) : 0;
+        rc = r != NULL ? av_scan_text_parts(&b, body, &t, r) : 0;
     }
     av_buffer_free(&b);
     av_text_free(&t);
@@ -1713,10 +1703,6 @@ static void test_text_parts_offsets(void **state)
           "--i\n\ninner\n--i--\nbetween\n--o\n\nouter\n--o--\n", "[0]inner|[0]outer|" },
         { "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nlast line has no end\n--b--", "[0]last line has no end|" },
         { "Subject: no line end\n\nabc", "[0]abc|" },
-        { "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--b\nContent-Type: application/pdf\n"
-          "Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=a.pdf\n\naGk=\n--b--\n",
-          "[0]hi|[2f]aGk=|" },
-        { "Content-Type: image/png; name=a.png\nContent-Transfer-Encoding: BASE64\n\naGk=\n", "[2f]aGk=\n|" },
     };
     static const ssize_t steps[] = { 0, 1, 7 };
 
@@ -1733,7 +1719,7 @@ static void test_text_parts_offsets(void **state)
                     str_adds(&m, cases[i].msg);
                     str_adds(&want, cases[i].want);
                 }
-                assert_int_equal(parts_run(&m, steps[k], 0, 1, NULL, &got), 0);
+                assert_int_equal(parts_run(&m, steps[k], 0, NULL, &got), 0);
                 if (strcmp(str_cstr(&got), str_cstr(&want)) != 0)
                     fail_msg("case %zu (%s, step %zd): %s, wanted %s", i, crlf ? "CRLF" : "LF", steps[k],
                              str_cstr(&got), str_cstr(&want));
@@ -1743,18 +1729,17 @@ static void test_text_parts_offsets(void **state)
             }
 }
 
-/* Scan m part by part (file leaves allowed when files is set): expect rc from
-   av_scan_parts and, when 1, the result and name. */
-static void expect_parts_files_at(int line, const str *m, int64_t spill, int files, int want_rc,
-                                  enum av_result want, const char *detail)
+/* Scan m part by part: expect rc from av_scan_text_parts and, when 1, the result and name. */
+static void expect_parts_at(int line, const str *m, int64_t spill, int want_rc, enum av_result want,
+                            const char *detail)
 {
     struct av_report r;
     int rc;
 
     av_report_init(&r);
-    rc = parts_run(m, 5, spill, files, &r, NULL);
+    rc = parts_run(m, 5, spill, &r, NULL);
     if (rc != want_rc)
-        fail_msg("line %d: av_scan_parts returned %d, wanted %d", line, rc, want_rc);
+        fail_msg("line %d: av_scan_text_parts returned %d, wanted %d", line, rc, want_rc);
     if (rc == 1 && r.result != want)
         fail_msg("line %d: %s (%s), wanted %s", line, av_result_name(r.result), str_cstr(&r.detail),
                  av_result_name(want));
@@ -1763,11 +1748,7 @@ static void expect_parts_files_at(int line, const str *m, int64_t spill, int fil
     av_report_free(&r);
 }
 
-#define expect_parts_at(line, m, spill, rc, want, detail) \
-    expect_parts_files_at(line, m, spill, 1, rc, want, detail)
 #define expect_parts(m, spill, rc, want, detail) expect_parts_at(__LINE__, m, spill, rc, want, detail)
-#define expect_parts_files(m, files, rc, want, detail) \
-    expect_parts_files_at(__LINE__, m, 0, files, rc, want, detail)
 
 /* EICAR as each encoding carries it: found part by part, and by the mail parser too. */
 static void test_text_parts_scan(void **state)
@@ -1924,98 +1905,6 @@ static void test_text_parts_mail_signature(void **state)
     str_free(&m);
 }
 
-/*
- * Attachments in base64 scanned part by part (av_attachment_parts): each
- * decoded as a file, with every parser on, finds what the mail parser
- * finds; what the mail parser reads as more than a file is left to it.
- */
-static void test_attachment_parts(void **state)
-{
-    static unsigned char blob[64 * 1024];
-    static const char *const to_parser[] = {
-        /* an attached message, TNEF, a text attachment, another encoding, another text type */
-        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n",
-        "Content-Type: application/ms-tnef\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n",
-        "Content-Type: application/vnd.ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        "aGk=\r\n",
-        "Content-Type: text/plain; name=a.txt\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n",
-        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: 7bit\r\n\r\nhi\r\n",
-        "Content-Type: application/octet-stream\r\n\r\nhi\r\n",
-        "Content-Type: application/pdf\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nhi\r\n",
-        "Content-Type: text/calendar\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n",
-        "Content-Type: multipart/mixed; boundary=i\r\nContent-Disposition: attachment\r\n\r\n--i\r\n\r\nx\r\n"
-        "--i--\r\n",
-        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n"
-        "--p\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n",
-    };
-    str m = STR_INIT, z = STR_INIT, inner = STR_INIT, data = STR_INIT;
-    struct part parts[4];
-    struct av_report r;
-    const char *why = NULL;
-
-    (void) state;
-    av_report_init(&r);
-    /* EICAR attached: found part by part, not when files are not allowed. */
-    mail_with(&m, "Received: from x by y", "application/octet-stream", "eicar.com", eicar_buf, eicar_len);
-    assert_int_equal(text_run(m.data, m.len, 0, &why), 0);
-    assert_non_null(strstr(why, "attachment"));
-    expect_parts(&m, 0, 1, AV_INFECTED, NAME_EICAR);
-    expect_parts_files(&m, 0, 0, AV_CLEAN, NULL);
-    /* past the spill threshold: the mail parser */
-    expect_parts(&m, 64, 0, AV_CLEAN, NULL);
-
-    /* In a zip, in an attached message sent as a file, after a clean attachment. */
-    zip_build(&z, "eicar.com", eicar_buf, eicar_len, NULL);
-    mail_with(&m, "Received: from x by y", "application/zip", "files.zip", z.data, (size_t) z.len);
-    expect_parts(&m, 0, 1, AV_INFECTED, NAME_EICAR);
-    mail_with(&inner, "Received: from a by b", "application/octet-stream", "eicar.com", eicar_buf, eicar_len);
-    mail_with(&m, "Received: from x by y", "application/octet-stream", "fwd.eml", inner.data, (size_t) inner.len);
-    expect_parts(&m, 0, 1, AV_INFECTED, NAME_EICAR);
-    fill_random(blob, sizeof(blob), 777);
-    parts[0] = (struct part) { "text/plain", NULL, "Two files.", 10, 1 };
-    parts[1] = (struct part) { "application/octet-stream", "data.bin", blob, sizeof(blob), 0 };
-    parts[2] = (struct part) { "image/png", "e.png", eicar_buf, eicar_len, 0 };
-    mail_build(&m, "Received: from x by y", parts, 3, "\r\n");
-    expect_parts(&m, 0, 1, AV_INFECTED, NAME_EICAR);
-    expect_scan(&m, AV_INFECTED, NAME_EICAR);
-
-    /* Clean: a random file and a zip, CRLF and LF. */
-    zip_build(&z, "notes.txt", "nothing to see here\n", 20, NULL);
-    parts[2] = (struct part) { "application/zip", "notes.zip", z.data, (size_t) z.len, 0 };
-    mail_build(&m, "Received: from x by y", parts, 3, "\r\n");
-    expect_parts(&m, 0, 1, AV_CLEAN, "");
-    mail_build(&m, "Received: from x by y", parts, 3, "\n");
-    expect_parts(&m, 0, 1, AV_CLEAN, "");
-
-    /* An encrypted zip is unscannable, as through the mail parser. */
-    zip_build(&z, "secret.txt", "just some text\n", 15, "password");
-    mail_with(&m, "Received: from x by y", "application/zip", "secret.zip", z.data, (size_t) z.len);
-    expect_parts(&m, 0, 1, AV_UNSCANNABLE, "Heuristics.Encrypted.Zip");
-
-    /* A file the hash signatures name: its exact bytes. */
-    if (have_testfiles) {
-        read_file(TESTFILES "/clam.exe", &data);
-        mail_with(&m, "Received: from x by y", "application/x-msdownload", "clam.exe", data.data,
-                  (size_t) data.len);
-        assert_int_equal(parts_run(&m, 0, 0, 1, &r, NULL), 1);
-        assert_int_equal(r.result, AV_INFECTED);
-        assert_int_equal(strncmp(str_cstr(&r.detail), NAME_CLAMEXE, strlen(NAME_CLAMEXE)), 0);
-    }
-
-    /* Left to the mail parser. */
-    for (size_t i = 0; i < NELEM(to_parser); i++) {
-        str_reset(&m);
-        str_addf(&m, "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=p\r\n"
-                     "\r\n--p\r\n\r\ntext\r\n--p\r\n%s--p--\r\n", to_parser[i]);
-        expect_parts_at((int) i, &m, 0, i + 1 == NELEM(to_parser) ? 0 : -1, AV_CLEAN, NULL);
-    }
-    av_report_free(&r);
-    str_free(&m);
-    str_free(&z);
-    str_free(&inner);
-    str_free(&data);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2047,7 +1936,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_parts_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_parts_mail_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_parts_hash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attachment_parts, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("av", tests, group_setup, group_teardown);
