@@ -10,6 +10,8 @@ Writes into OUT:
                    for each set: "measure" (COUNT messages), "warm"
                    (WARM messages, other names), "probe" (PROBE messages,
                    other names again, for the latency at low load),
+                   "large" (LARGE messages, all "att", other names),
+                   "warm-large" (WARM_LARGE of them, other names),
                    "verify" (one message of each kind, delivered to the
                    sink so that the results the filters wrote can be read,
                    and one "virus" with the EICAR test file attached,
@@ -32,6 +34,7 @@ opendmarc 1.4.2 reads only the last TXT record of an answer):
                       too, with an SPF record each)
 
 Usage: mkmail.py --lab-dir LAB_DIR --out OUT [--count 400] [--warm 40] [--probe 40]
+                 [--large 200] [--warm-large 20]
                  [--rcpt bob@discard.example] [--verify-rcpt bob@rcpt.example]
 """
 
@@ -179,6 +182,8 @@ def main():
     ap.add_argument("--count", type=int, default=400)
     ap.add_argument("--warm", type=int, default=40)
     ap.add_argument("--probe", type=int, default=40)
+    ap.add_argument("--large", type=int, default=200)
+    ap.add_argument("--warm-large", type=int, default=20)
     ap.add_argument("--rcpt", default="bob@discard.example")
     ap.add_argument("--verify-rcpt", default="bob@rcpt.example")
     args = ap.parse_args()
@@ -193,6 +198,10 @@ def main():
     names = write_set(args.out, "measure", "m", args.count, args.rcpt, keys, rng)
     names += write_set(args.out, "warm", "w", args.warm, args.rcpt, keys, rng)
     names += write_set(args.out, "probe", "p", args.probe, args.rcpt, keys, rng)
+    names += write_set(args.out, "large", "l", args.large, args.rcpt, keys, rng,
+                       kinds=["att"] * args.large)
+    names += write_set(args.out, "warm-large", "x", args.warm_large, args.rcpt, keys, rng,
+                       kinds=["att"] * args.warm_large)
     names += write_set(args.out, "verify", "v", 5, args.verify_rcpt, keys, rng,
                        kinds=["rsa", "ed", "att", "plain", "virus"])
     with open(os.path.join(args.out, "bench.zone"), "w") as f:
