@@ -59,21 +59,8 @@ for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/10051) 2>/dev/null && (echo >/
 
 # A policy request; prints the action, or "closed" when the connection closes unanswered.
 ask() { # SENDER INSTANCE
-	timeout 40 /usr/bin/python3 -B - "$@" <<'PY'
-import socket, sys
-sender, inst = sys.argv[1], sys.argv[2]
-s = socket.create_connection(("127.0.0.1", 10051), timeout=30)
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=198.51.100.8\n"
-           "helo_name=client.example\nsender=%s\nrecipient=b@rcpt.example\ninstance=%s\n\n"
-           % (sender, inst)).encode())
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().split("\n")[0].replace("action=", "", 1) if data else "closed")
-PY
+	policy_ask -t 30 127.0.0.1:10051 protocol_state=RCPT client_address=198.51.100.8 \
+		helo_name=client.example "sender=$1" recipient=b@rcpt.example "instance=$2"
 }
 
 ask someone@callout.example "s.$$.1" >"$dir/answer" &

@@ -73,22 +73,9 @@ EOF
 pids+=($!)
 for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/10049) 2>/dev/null && (echo >/dev/tcp/127.0.0.25/25) 2>/dev/null && break; sleep 0.1; done
 
-ask() {
-	python3 - "$@" <<'PY'
-import socket, sys
-sender, inst = sys.argv[1], sys.argv[2]
-s = socket.create_connection(("127.0.0.1", 10049), timeout=20)
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=198.51.100.8\n"
-           "helo_name=client.example\nsender=%s\nrecipient=b@rcpt.example\ninstance=%s\n\n"
-           % (sender, inst)).encode())
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().split("\n")[0].replace("action=", "", 1))
-PY
+ask() { # SENDER INSTANCE
+	policy_ask -t 20 127.0.0.1:10049 protocol_state=RCPT client_address=198.51.100.8 \
+		helo_name=client.example "sender=$1" recipient=b@rcpt.example "instance=$2"
 }
 
 expect_eq "known sender" DUNNO "$(ask known@callout.example c.$$.1)"

@@ -47,22 +47,8 @@ done
 
 # ask PORT INSTANCE [CLIENT] -- one RCPT request; prints the action
 ask() {
-	python3 - "$@" <<'PY'
-import socket, sys
-port, inst = int(sys.argv[1]), sys.argv[2]
-client = sys.argv[3] if len(sys.argv) > 3 else "198.51.100.8"
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\n"
-           "helo_name=client.example\nsender=a@sender.example\nrecipient=b@rcpt.example\n"
-           "instance=%s\n\n" % (client, inst)).encode())
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().split("\n")[0].replace("action=", "", 1))
-PY
+	policy_ask 127.0.0.1:"$1" protocol_state=RCPT "client_address=${3:-198.51.100.8}" \
+		helo_name=client.example sender=a@sender.example recipient=b@rcpt.example "instance=$2"
 }
 
 expect_eq "host 1, message 1" DUNNO "$(ask 10046 r.$$.1)"

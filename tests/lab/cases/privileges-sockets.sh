@@ -52,22 +52,8 @@ CONF
 	want="rampart postfix ${mode#0} socket"
 	expect_eq "milter socket (owner group mode type)" "$want" "$(stat -c '%U %G %a %F' "$run/milter.sock")"
 	expect_eq "policy socket (owner group mode type)" "$want" "$(stat -c '%U %G %a %F' "$run/policy.sock")"
-	answer=$(/usr/bin/python3 - "$run/policy.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
-          b"sender=alice@sender.example\nrecipient=bob@rcpt.example\n\n")
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().split("\n")[0])
-PY
-	)
+	answer=$(policy_ask -f "$run/policy.sock" protocol_state=RCPT client_address=192.0.2.10 \
+		sender=alice@sender.example recipient=bob@rcpt.example)
 	expect_eq "policy service on the unix socket" "action=DUNNO" "$answer"
 	milter=$(/usr/bin/python3 -c '
 import socket, sys

@@ -10,6 +10,9 @@
 #   expect_status NAME TYPE STATUS     the DNS status (NOERROR, NXDOMAIN...)
 #   expect_timeout NAME TYPE           no answer within 1 s
 #   expect_eq WHAT EXPECTED GOT        two strings are equal
+#   policy_ask [-t S] [-f] TARGET A=V...  one policy request to HOST:PORT or a
+#                                      socket path; prints the action
+#                                      ("closed" if none came)
 #   finish                             exit 1 if any check failed
 # Each check prints "ok ..." or "not ok ..." with what it saw.
 
@@ -64,6 +67,11 @@ expect_eq() {
 	else
 		_notok "$1: expected \"$2\", got \"$3\""
 	fi
+}
+
+# policy_ask [-t SECONDS] [-f] TARGET ATTR=VALUE... -- see lib/policy_ask.py
+policy_ask() {
+	/usr/bin/python3 -B "$LAB_SRC/lib/policy_ask.py" "$@"
 }
 
 finish() {
