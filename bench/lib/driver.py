@@ -362,12 +362,14 @@ class Config:
         self.name, self.label, self.milters = name, label, milters
         self.builders, self.delay, self.kinds = builders, delay, kinds
         # "small" or "large": one size of message only, for the table by
-        # size; "large" messages come from a set of their own.
+        # size; "large" messages come from sets of their own.
         self.size = size
+        self.warm_set, self.measure_set = "warm.tsv", "measure.tsv"
         if size == "small":
             self.kinds = SMALL_KINDS
         elif size == "large":
-            self.kinds = ["att"]
+            self.kinds = None
+            self.warm_set, self.measure_set = "warm-large.tsv", "large.tsv"
         self.checks = checks or {}      # method -> expected on the verify set
         self.probe_only = probe_only    # only the latency at 2 sessions
 
@@ -748,12 +750,9 @@ def one_run(lab, build, cfg, rnd, args, results_dir, do_verify):
             lab.wait_queue_empty()
             phase("probe")
             return rec
-        if cfg.size == "large":
-            warm = smtp_load(lab, build, os.path.join(lab.work, "warm-large.tsv"),
-                             large_count(args.warm), args.sessions)
-        else:
-            warm = smtp_load(lab, build, os.path.join(lab.work, "warm.tsv"),
-                             min(args.warm, args.count), args.sessions, kinds=cfg.kinds)
+        warm = smtp_load(lab, build, os.path.join(lab.work, cfg.warm_set),
+                         large_count(args.warm) if cfg.size == "large" else min(args.warm, args.count),
+                         args.sessions, kinds=cfg.kinds)
         if warm.get("failed"):
             raise Broken("%s: %d warm-up sessions failed" % (cfg.name, warm["failed"]))
         lab.wait_queue_empty()
@@ -763,14 +762,11 @@ def one_run(lab, build, cfg, rnd, args, results_dir, do_verify):
         sampler = RssSampler(roots)
         sampler.start()
         t0 = time.monotonic()
-        if cfg.size == "large":
-            manifest, count, kinds = "large.tsv", large_count(args.count), None
-        else:
-            # With a subset of the kinds, each message of the subset once.
-            manifest, kinds = "measure.tsv", cfg.kinds
-            count = args.count * 18 // 20 if cfg.kinds else args.count
-        res = smtp_load(lab, build, os.path.join(lab.work, manifest), count,
-                        args.sessions, out=os.path.join(d, "latency.txt"), kinds=kinds)
+        # With a subset of the kinds, each message of the subset once.
+        count = (large_count(args.count) if cfg.size == "large"
+                 else args.count * 18 // 20 if cfg.kinds else args.count)
+        res = smtp_load(lab, build, os.path.join(lab.work, cfg.measure_set), count,
+                        args.sessions, out=os.path.join(d, "latency.txt"), kinds=cfg.kinds)
         if not lab.wait_queue_empty():
             log("%s: Postfix's queue did not empty" % cfg.name)
         rec["drain_s"] = time.monotonic() - t0 - res["wall_s"]
@@ -788,7 +784,7 @@ def one_run(lab, build, cfg, rnd, args, results_dir, do_verify):
         rec["postfix_ms_per_msg"] = 1000.0 * (p1 - p0) / n if n else 0.0
         # Latency without the CPU queueing of 20 sessions on 2 cores: a few
         # messages (names never asked before) over 2 sessions.
-        if args.probe and not cfg.kinds:
+        if args.probe and not cfg.kinds and not cfg.size:
             pr = smtp_load(lab, build, os.path.join(lab.work, "probe.tsv"), args.probe, 2)
             rec["probe_eod_p50_us"] = pr["eod_p50_us"]
             rec["probe_eod_p99_us"] = pr["eod_p99_us"]
